@@ -1,0 +1,195 @@
+//! One error type for the whole function.
+//!
+//! Every variant has a stable `kind` that becomes the Lambda `errorType`, so a CloudWatch metric
+//! filter or an alarm can match on it, and a message that says what to check. Messages carry
+//! names (secret ARNs, hosts, users, stages) and never a credential: values from the secret are
+//! only ever named, not printed.
+
+use lambda_runtime::Diagnostic;
+
+/// Everything that can make a rotation step fail.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// The event Secrets Manager sent is not one this function understands.
+    #[error("invalid rotation event: {0}")]
+    InvalidEvent(String),
+
+    /// An environment variable of the function has a value it cannot use.
+    #[error("invalid configuration: `{var}` {problem}")]
+    Config { var: &'static str, problem: String },
+
+    /// Rotation is not enabled on the secret (AWS's guard).
+    #[error(
+        "rotation is not enabled for secret `{secret}`; enable it with RotateSecret or a \
+         RotationSchedule before invoking this function"
+    )]
+    RotationDisabled { secret: String },
+
+    /// The token is not a version of the secret.
+    #[error(
+        "secret `{secret}` has no version `{token}`; the ClientRequestToken must be the version \
+         Secrets Manager created for this rotation"
+    )]
+    UnknownVersion { secret: String, token: String },
+
+    /// The token's version is not staged as AWSPENDING.
+    #[error(
+        "version `{token}` of secret `{secret}` is not staged AWSPENDING (stages: {stages}); \
+         only the rotation in progress may be driven"
+    )]
+    NotPending {
+        secret: String,
+        token: String,
+        stages: String,
+    },
+
+    /// A staged value that the step needs does not exist.
+    #[error("secret `{secret}` has no value staged {stage}{hint}")]
+    MissingStage {
+        secret: String,
+        stage: String,
+        hint: &'static str,
+    },
+
+    /// A staged value is not a usable database secret.
+    #[error("secret `{secret}` ({stage}) is not a usable database secret: {problem}")]
+    InvalidSecret {
+        secret: String,
+        stage: String,
+        problem: String,
+    },
+
+    /// The pending value would change another user, host or engine than the one it replaces.
+    #[error(
+        "secret `{secret}`: the AWSPENDING value names {field} `{pending}` but {stage} names \
+         `{existing}`; a rotation may only change the password of the same user on the same host"
+    )]
+    IdentityMismatch {
+        secret: String,
+        field: &'static str,
+        pending: String,
+        stage: &'static str,
+        existing: String,
+    },
+
+    /// The secret's kind of rotation is not the one this function is pinned to.
+    #[error("{0}")]
+    Strategy(String),
+
+    /// A Secrets Manager call failed.
+    #[error("secrets manager {op} on `{secret}` failed: {detail}{hint}")]
+    SecretsManager {
+        op: &'static str,
+        secret: String,
+        detail: String,
+        hint: &'static str,
+    },
+
+    /// The database could not be reached at all.
+    #[error(
+        "cannot reach database {host}:{port}: {detail}; check that the function runs in the \
+         database's VPC, that its security group may reach the database port and the database \
+         accepts it, and that the host and port in the secret are right"
+    )]
+    Unreachable {
+        host: String,
+        port: u16,
+        detail: String,
+    },
+
+    /// TLS to the database could not be established or verified.
+    #[error(
+        "TLS to database {host}:{port} failed: {detail}; check the CA bundle (`DB_CA_BUNDLE`, \
+         shipped in the driver layer), that the secret's host is the name in the server \
+         certificate, and that the server has TLS on (plaintext is used only when the secret's \
+         `ssl` is false or `DB_TLS=disabled`)"
+    )]
+    Tls {
+        host: String,
+        port: u16,
+        detail: String,
+    },
+
+    /// No staged credential logs in to the database.
+    #[error(
+        "no credential of secret `{secret}` logs in to {host}:{port} as `{user}` (tried {tried}); \
+         the password in the database no longer matches any staged value: reset it to the \
+         AWSCURRENT value by hand, then rotate again"
+    )]
+    NoWorkingCredential {
+        secret: String,
+        host: String,
+        port: u16,
+        user: String,
+        tried: String,
+    },
+
+    /// The database refused a statement.
+    #[error("database {host}:{port} refused to {action}: {detail}{hint}")]
+    Database {
+        host: String,
+        port: u16,
+        action: &'static str,
+        detail: String,
+        hint: &'static str,
+    },
+
+    /// The pending credential did not pass the test.
+    #[error(
+        "the AWSPENDING credential of secret `{secret}` does not log in to {host}:{port} as \
+         `{user}`; setSecret did not take effect, so AWSCURRENT stays as it is"
+    )]
+    TestFailed {
+        secret: String,
+        host: String,
+        port: u16,
+        user: String,
+    },
+}
+
+impl RotationError {
+    /// The stable name of the failure, used as the Lambda `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent(_) => "InvalidEvent",
+            Self::Config { .. } => "InvalidConfiguration",
+            Self::RotationDisabled { .. } => "RotationDisabled",
+            Self::UnknownVersion { .. } => "UnknownVersion",
+            Self::NotPending { .. } => "VersionNotPending",
+            Self::MissingStage { .. } => "MissingStage",
+            Self::InvalidSecret { .. } => "InvalidSecret",
+            Self::IdentityMismatch { .. } => "IdentityMismatch",
+            Self::Strategy(_) => "StrategyMismatch",
+            Self::SecretsManager { .. } => "SecretsManagerError",
+            Self::Unreachable { .. } => "DatabaseUnreachable",
+            Self::Tls { .. } => "DatabaseTlsError",
+            Self::NoWorkingCredential { .. } => "NoWorkingCredential",
+            Self::Database { .. } => "DatabaseError",
+            Self::TestFailed { .. } => "TestSecretFailed",
+        }
+    }
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(error: RotationError) -> Self {
+        Diagnostic {
+            error_type: error.kind().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_the_stable_kind() {
+        let diagnostic: Diagnostic = RotationError::RotationDisabled {
+            secret: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
+        }
+        .into();
+        assert_eq!(diagnostic.error_type, "RotationDisabled");
+        assert!(diagnostic.error_message.contains("RotateSecret"));
+    }
+}

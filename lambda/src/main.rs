@@ -1,0 +1,41 @@
+//! The Lambda entry point: read the configuration, build the clients once, serve events.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use rotation::db::Drivers;
+use rotation::store::AwsSecretStore;
+use rotation::{Config, RotationError, RotationEvent, Rotator};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // JSON lines for CloudWatch Logs Insights; level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG.
+    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .map(|level| EnvFilter::new(level.to_ascii_lowercase()))
+        .unwrap_or_else(|| {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+        });
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .init();
+
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_from_env().await;
+    let store = AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
+    let drivers = Drivers::new(config.ca_bundle.clone(), config.connect_timeout);
+    let rotator = Rotator::new(store, drivers, config);
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let rotator = &rotator;
+        async move {
+            let event = RotationEvent::from_json(event.payload)?;
+            rotator.handle(&event).await?;
+            Ok::<(), RotationError>(())
+        }
+    }))
+    .await
+}

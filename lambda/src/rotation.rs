@@ -1,0 +1,320 @@
+//! The four rotation steps, and the guard that runs before each.
+//!
+//! Every step is written to be run again with the same token after a crash at any point: it
+//! first looks at what is already done (a pending value stored, a password already set, a stage
+//! already moved) and only then acts. setSecret never tries a password it does not expect to
+//! work: it logs in with AWSCURRENT first, so the happy path makes no failed login (MySQL 8 can
+//! lock an account after failed logins), and falls back to AWSPENDING (a retried step) and then
+//! AWSPREVIOUS only when AWSCURRENT is refused.
+
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::{Config, StrategySetting};
+use crate::db::Connector;
+use crate::error::RotationError;
+use crate::event::{RotationEvent, Step};
+use crate::secret::{Login, SecretValue};
+use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
+
+/// How a secret is rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// The user changes its own password.
+    SingleUser,
+    /// A master user keeps two users and changes the one not in use.
+    AlternatingUsers { master_arn: String },
+}
+
+/// Runs rotation steps against a secret store and databases.
+#[derive(Debug)]
+pub struct Rotator<S, C> {
+    store: S,
+    connector: C,
+    config: Config,
+}
+
+impl<S: SecretStore, C: Connector> Rotator<S, C> {
+    pub fn new(store: S, connector: C, config: Config) -> Self {
+        Self {
+            store,
+            connector,
+            config,
+        }
+    }
+
+    /// Runs one step of one rotation.
+    pub async fn handle(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        let span = info_span!(
+            "rotation",
+            secret = %event.secret_id,
+            step = event.step.name(),
+            version = %event.token,
+        );
+        async {
+            let metadata = self.store.describe(&event.secret_id).await?;
+            if guard(&metadata, event)? == Guard::AlreadyCurrent {
+                info!("version is already AWSCURRENT; nothing to do");
+                return Ok(());
+            }
+            match event.step {
+                Step::Create => self.create_secret(event).await,
+                Step::Set => self.set_secret(event).await,
+                Step::Test => self.test_secret(event).await,
+                Step::Finish => self.finish_secret(event, &metadata).await,
+            }
+        }
+        .instrument(span)
+        .await
+        .inspect_err(|error| warn!(kind = error.kind(), %error, "step failed"))
+    }
+
+    async fn create_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        let secret = &event.secret_id;
+        if self
+            .store
+            .get(secret, Staged::Version(&event.token, AWSPENDING))
+            .await?
+            .is_some()
+        {
+            info!("AWSPENDING value already stored for this version; nothing to do");
+            return Ok(());
+        }
+        let current = self.required(secret, Staged::Stage(AWSCURRENT)).await?;
+        let login = self.login_of(secret, AWSCURRENT, &current)?;
+        let strategy = self.strategy(secret, &current)?;
+        let password = self.config.password.generate(login.engine.family())?;
+        let pending = match &strategy {
+            Strategy::SingleUser => current.with_password(&password),
+            Strategy::AlternatingUsers { .. } => {
+                return Err(RotationError::Strategy(format!(
+                    "secret `{secret}` names a `masterarn`, but alternating-users rotation is not \
+                     available in this build; remove `masterarn` to rotate it as a single user"
+                )));
+            }
+        };
+        self.store
+            .put_pending(
+                secret,
+                &event.token,
+                &pending,
+                event.rotation_token.as_deref(),
+            )
+            .await?;
+        info!(user = %login.username, strategy = ?strategy, "stored a new AWSPENDING value");
+        Ok(())
+    }
+
+    async fn set_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        let secret = &event.secret_id;
+        let pending_value = self
+            .required(secret, Staged::Version(&event.token, AWSPENDING))
+            .await?;
+        let current_value = self.required(secret, Staged::Stage(AWSCURRENT)).await?;
+        let pending = self.login_of(secret, AWSPENDING, &pending_value)?;
+        let current = self.login_of(secret, AWSCURRENT, &current_value)?;
+        self.strategy(secret, &current_value)?;
+        same_identity(secret, &pending, &current, AWSCURRENT)?;
+
+        let mut tried = vec![AWSCURRENT];
+        if let Some(mut session) = self.connector.login(&current).await? {
+            let result = session.set_own_password(&pending.password).await;
+            session.close().await;
+            result?;
+            info!(user = %pending.username, "logged in with AWSCURRENT and set the AWSPENDING password");
+            return Ok(());
+        }
+        info!("AWSCURRENT does not log in; checking whether AWSPENDING is already set");
+        tried.push(AWSPENDING);
+        if let Some(session) = self.connector.login(&pending).await? {
+            session.close().await;
+            info!("AWSPENDING already logs in (an earlier setSecret got this far); nothing to do");
+            return Ok(());
+        }
+        if let Some(previous_value) = self.store.get(secret, Staged::Stage(AWSPREVIOUS)).await? {
+            let previous = self.login_of(secret, AWSPREVIOUS, &previous_value)?;
+            same_identity(secret, &pending, &previous, AWSPREVIOUS)?;
+            tried.push(AWSPREVIOUS);
+            if let Some(mut session) = self.connector.login(&previous).await? {
+                let result = session.set_own_password(&pending.password).await;
+                session.close().await;
+                result?;
+                info!(user = %pending.username, "logged in with AWSPREVIOUS and set the AWSPENDING password");
+                return Ok(());
+            }
+        }
+        Err(RotationError::NoWorkingCredential {
+            secret: secret.clone(),
+            host: pending.host,
+            port: pending.port,
+            user: pending.username,
+            tried: tried.join(", "),
+        })
+    }
+
+    async fn test_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        let secret = &event.secret_id;
+        let pending_value = self
+            .required(secret, Staged::Version(&event.token, AWSPENDING))
+            .await?;
+        let pending = self.login_of(secret, AWSPENDING, &pending_value)?;
+        let Some(mut session) = self.connector.login(&pending).await? else {
+            return Err(RotationError::TestFailed {
+                secret: secret.clone(),
+                host: pending.host,
+                port: pending.port,
+                user: pending.username,
+            });
+        };
+        let result = session.verify().await;
+        session.close().await;
+        result?;
+        info!(user = %pending.username, "AWSPENDING logs in on a new connection and runs a query");
+        Ok(())
+    }
+
+    async fn finish_secret(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+    ) -> Result<(), RotationError> {
+        let from = metadata.version_with_stage(AWSCURRENT);
+        self.store
+            .promote(&event.secret_id, &event.token, from)
+            .await?;
+        info!(
+            previous = from.unwrap_or("none"),
+            "moved AWSCURRENT to this version"
+        );
+        Ok(())
+    }
+
+    /// Reads a staged value that the step cannot do without.
+    async fn required(
+        &self,
+        secret: &str,
+        which: Staged<'_>,
+    ) -> Result<SecretValue, RotationError> {
+        self.store
+            .get(secret, which)
+            .await?
+            .ok_or_else(|| RotationError::MissingStage {
+                secret: secret.to_owned(),
+                stage: which.stage().to_owned(),
+                hint: match which.stage() {
+                    AWSPENDING => {
+                        " for this version; createSecret has not stored it: start the rotation again"
+                    }
+                    _ => "; store the database credential as the secret's value first",
+                },
+            })
+    }
+
+    fn login_of(
+        &self,
+        secret: &str,
+        stage: &str,
+        value: &SecretValue,
+    ) -> Result<Login, RotationError> {
+        value
+            .login(&self.config)
+            .map_err(|problem| RotationError::InvalidSecret {
+                secret: secret.to_owned(),
+                stage: stage.to_owned(),
+                problem,
+            })
+    }
+
+    /// The strategy for a secret, given its value and the function's setting.
+    fn strategy(&self, secret: &str, current: &SecretValue) -> Result<Strategy, RotationError> {
+        let strategy = match current.master_arn() {
+            Some(arn) => Strategy::AlternatingUsers {
+                master_arn: arn.to_owned(),
+            },
+            None => Strategy::SingleUser,
+        };
+        match (self.config.strategy, &strategy) {
+            (StrategySetting::SingleUser, Strategy::AlternatingUsers { .. }) => {
+                Err(RotationError::Strategy(format!(
+                    "secret `{secret}` names a `masterarn` (alternating users) but this function \
+                     is pinned to `ROTATION_STRATEGY=single-user`; remove `masterarn` from the \
+                     secret or rotate it with a function set to `alternating-users` or `auto`"
+                )))
+            }
+            (StrategySetting::AlternatingUsers, Strategy::SingleUser) => {
+                Err(RotationError::Strategy(format!(
+                    "secret `{secret}` has no `masterarn` (single user) but this function is \
+                     pinned to `ROTATION_STRATEGY=alternating-users`; add `masterarn` to the \
+                     secret or rotate it with a function set to `single-user` or `auto`"
+                )))
+            }
+            _ => Ok(strategy),
+        }
+    }
+}
+
+/// What the guard decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    Proceed,
+    AlreadyCurrent,
+}
+
+/// The checks AWS's own templates make before any step.
+fn guard(metadata: &SecretMetadata, event: &RotationEvent) -> Result<Guard, RotationError> {
+    if !metadata.rotation_enabled {
+        return Err(RotationError::RotationDisabled {
+            secret: event.secret_id.clone(),
+        });
+    }
+    let Some(stages) = metadata.stages_of(&event.token) else {
+        return Err(RotationError::UnknownVersion {
+            secret: event.secret_id.clone(),
+            token: event.token.clone(),
+        });
+    };
+    if stages.iter().any(|s| s == AWSCURRENT) {
+        return Ok(Guard::AlreadyCurrent);
+    }
+    if !stages.iter().any(|s| s == AWSPENDING) {
+        return Err(RotationError::NotPending {
+            secret: event.secret_id.clone(),
+            token: event.token.clone(),
+            stages: if stages.is_empty() {
+                "none".into()
+            } else {
+                stages.join(", ")
+            },
+        });
+    }
+    Ok(Guard::Proceed)
+}
+
+/// Refuses a pending value that would change another user or another host than `existing`.
+fn same_identity(
+    secret: &str,
+    pending: &Login,
+    existing: &Login,
+    stage: &'static str,
+) -> Result<(), RotationError> {
+    let mismatch = |field, pending: &str, existing: &str| RotationError::IdentityMismatch {
+        secret: secret.to_owned(),
+        field,
+        pending: pending.to_owned(),
+        stage,
+        existing: existing.to_owned(),
+    };
+    if pending.engine.family() != existing.engine.family() {
+        return Err(mismatch(
+            "engine",
+            &format!("{:?}", pending.engine),
+            &format!("{:?}", existing.engine),
+        ));
+    }
+    if !pending.host.eq_ignore_ascii_case(&existing.host) {
+        return Err(mismatch("host", &pending.host, &existing.host));
+    }
+    if pending.username != existing.username {
+        return Err(mismatch("username", &pending.username, &existing.username));
+    }
+    Ok(())
+}

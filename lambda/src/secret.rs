@@ -1,0 +1,346 @@
+//! The secret's JSON value, and the database login it describes.
+//!
+//! A secret value is kept as the JSON object it came as, so fields this function does not know
+//! survive a rotation untouched. Reading it into a [`Login`] checks every field it needs and
+//! names the one that is wrong. Neither type can print a password: `Debug` on a value lists its
+//! field names only, and a login's password is a [`SecretString`].
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use crate::config::{Config, TlsDefault};
+
+/// The engines a secret's `engine` field may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Postgres,
+    AuroraPostgresql,
+    Mysql,
+    AuroraMysql,
+    Mariadb,
+}
+
+/// Engines that share a wire protocol and SQL dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineFamily {
+    Postgres,
+    MySql,
+}
+
+impl Engine {
+    pub const NAMES: [&'static str; 5] = [
+        "postgres",
+        "aurora-postgresql",
+        "mysql",
+        "aurora-mysql",
+        "mariadb",
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "postgres" => Some(Self::Postgres),
+            "aurora-postgresql" => Some(Self::AuroraPostgresql),
+            "mysql" => Some(Self::Mysql),
+            "aurora-mysql" => Some(Self::AuroraMysql),
+            "mariadb" => Some(Self::Mariadb),
+            _ => None,
+        }
+    }
+
+    pub fn family(self) -> EngineFamily {
+        match self {
+            Self::Postgres | Self::AuroraPostgresql => EngineFamily::Postgres,
+            Self::Mysql | Self::AuroraMysql | Self::Mariadb => EngineFamily::MySql,
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self.family() {
+            EngineFamily::Postgres => 5432,
+            EngineFamily::MySql => 3306,
+        }
+    }
+}
+
+/// Whether a connection is encrypted and verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// TLS, with the server certificate's chain and host name verified.
+    VerifyFull,
+    /// Plaintext, because the secret or the configuration says so explicitly.
+    Disabled,
+}
+
+/// Everything needed to open one database connection.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub engine: Engine,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: SecretString,
+    pub dbname: Option<String>,
+    pub tls: Tls,
+}
+
+/// A secret's value: a JSON object in the RDS format, every field kept.
+#[derive(Clone, PartialEq)]
+pub struct SecretValue {
+    fields: Map<String, Value>,
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Field names only: values include the password.
+        f.debug_struct("SecretValue")
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl SecretValue {
+    /// Parses a SecretString. The error never quotes the text, which holds a password.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) => Ok(Self { fields }),
+            Ok(_) => Err(
+                "the SecretString is JSON but not an object; store the RDS format \
+                           {\"engine\", \"host\", \"username\", \"password\", ...}"
+                    .into(),
+            ),
+            Err(e) => Err(format!(
+                "the SecretString is not JSON (line {}, column {}); store the RDS format",
+                e.line(),
+                e.column()
+            )),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        Value::Object(self.fields.clone()).to_string()
+    }
+
+    pub fn from_fields(fields: Map<String, Value>) -> Self {
+        Self { fields }
+    }
+
+    /// A string field, if present and a string.
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// A copy with one string field replaced, every other field unchanged.
+    pub fn with_field(&self, name: &str, value: &str) -> Self {
+        let mut fields = self.fields.clone();
+        fields.insert(name.to_owned(), Value::String(value.to_owned()));
+        Self { fields }
+    }
+
+    /// A copy with a new password.
+    pub fn with_password(&self, password: &SecretString) -> Self {
+        self.with_field("password", password.expose_secret())
+    }
+
+    /// The master secret's ARN, which makes this a secret for alternating users.
+    pub fn master_arn(&self) -> Option<&str> {
+        self.str_field("masterarn").filter(|arn| !arn.is_empty())
+    }
+
+    /// Reads the login this value describes, checking each field.
+    pub fn login(&self, config: &Config) -> Result<Login, String> {
+        let engine_name = self.required_str("engine")?;
+        let engine = Engine::parse(engine_name).ok_or_else(|| {
+            format!(
+                "`engine` is `{engine_name}`, which this function does not rotate; use one of {}",
+                Engine::NAMES.map(|n| format!("`{n}`")).join(", ")
+            )
+        })?;
+        let host = self.required_str("host")?.to_owned();
+        let port = match self.fields.get("port") {
+            None | Some(Value::Null) => engine.default_port(),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`port` is {n}; use a TCP port from 1 to 65535"))?,
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`port` is `{s}`; use a TCP port from 1 to 65535"))?,
+            Some(_) => return Err("`port` must be a number or a string of digits".into()),
+        };
+        let username = self.required_str("username")?.to_owned();
+        if username.contains('\0') {
+            return Err("`username` contains a NUL character, which no engine accepts".into());
+        }
+        let password = match self.fields.get("password") {
+            Some(Value::String(p)) if !p.is_empty() => SecretString::from(p.clone()),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err("`password` is missing or empty".into());
+            }
+            Some(_) => return Err("`password` must be a string".into()),
+        };
+        let dbname = match self.fields.get("dbname") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err("`dbname` must be a string".into()),
+        }
+        .or_else(|| (engine.family() == EngineFamily::Postgres).then(|| "postgres".to_owned()));
+        let tls = match self.fields.get("ssl") {
+            None | Some(Value::Null) => match config.tls {
+                TlsDefault::VerifyFull => Tls::VerifyFull,
+                TlsDefault::Disabled => Tls::Disabled,
+            },
+            Some(Value::Bool(true)) => Tls::VerifyFull,
+            Some(Value::Bool(false)) => Tls::Disabled,
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Tls::VerifyFull,
+                "false" => Tls::Disabled,
+                _ => return Err(format!("`ssl` is `{s}`; use true or false")),
+            },
+            Some(_) => return Err("`ssl` must be true or false".into()),
+        };
+        Ok(Login {
+            engine,
+            host,
+            port,
+            username,
+            password,
+            dbname,
+            tls,
+        })
+    }
+
+    fn required_str(&self, name: &str) -> Result<&str, String> {
+        match self.fields.get(name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                Err(format!("`{name}` is missing or empty"))
+            }
+            Some(_) => Err(format!("`{name}` must be a string")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_lookup(|_| None).unwrap()
+    }
+
+    fn value(json: &str) -> SecretValue {
+        SecretValue::parse(json).unwrap()
+    }
+
+    #[test]
+    fn reads_a_postgres_login_with_defaults() {
+        let login = value(r#"{"engine":"postgres","host":"db","username":"app","password":"pw"}"#)
+            .login(&config())
+            .unwrap();
+        assert_eq!(login.port, 5432);
+        assert_eq!(login.dbname.as_deref(), Some("postgres"));
+        assert_eq!(login.tls, Tls::VerifyFull);
+    }
+
+    #[test]
+    fn mysql_has_no_default_dbname_and_port_may_be_a_string() {
+        let login = value(
+            r#"{"engine":"mariadb","host":"db","port":"3307","username":"app","password":"pw"}"#,
+        )
+        .login(&config())
+        .unwrap();
+        assert_eq!(login.port, 3307);
+        assert_eq!(login.dbname, None);
+    }
+
+    #[test]
+    fn ssl_field_chooses_tls_explicitly() {
+        for (ssl, tls) in [
+            ("false", Tls::Disabled),
+            ("\"false\"", Tls::Disabled),
+            ("true", Tls::VerifyFull),
+            ("\"TRUE\"", Tls::VerifyFull),
+        ] {
+            let json = format!(
+                r#"{{"engine":"mysql","host":"db","username":"a","password":"p","ssl":{ssl}}}"#
+            );
+            assert_eq!(value(&json).login(&config()).unwrap().tls, tls);
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_named_without_the_password() {
+        let cases = [
+            (
+                r#"{"engine":"oracle","host":"h","username":"u","password":"pw1"}"#,
+                "`engine`",
+            ),
+            (
+                r#"{"engine":"mysql","username":"u","password":"pw1"}"#,
+                "`host`",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","port":70000,"username":"u","password":"pw1"}"#,
+                "`port`",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","port":"x","username":"u","password":"pw1"}"#,
+                "`port`",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","password":"pw1"}"#,
+                "`username`",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u"}"#,
+                "`password`",
+            ),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u","password":"pw1","ssl":"maybe"}"#,
+                "`ssl`",
+            ),
+        ];
+        for (json, field) in cases {
+            let error = value(json).login(&config()).unwrap_err();
+            assert!(error.contains(field), "{error}");
+            assert!(!error.contains("pw1"), "{error}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_password_change() {
+        let original =
+            value(r#"{"engine":"mysql","password":"old","team":{"owner":"x"},"n":[1,2]}"#);
+        let changed = original.with_password(&SecretString::from("new"));
+        let parsed: Value = serde_json::from_str(&changed.to_json()).unwrap();
+        assert_eq!(parsed["team"]["owner"], "x");
+        assert_eq!(parsed["n"][1], 2);
+        assert_eq!(parsed["password"], "new");
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let secret = value(r#"{"username":"u","password":"hunter2-secret"}"#);
+        let shown = format!("{secret:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let login =
+            value(r#"{"engine":"mysql","host":"h","username":"u","password":"hunter2-secret"}"#)
+                .login(&config())
+                .unwrap();
+        assert!(!format!("{login:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_text() {
+        let error = SecretValue::parse(r#"{"password":"hunter2-secret""#).unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(SecretValue::parse("[]").is_err());
+    }
+}
