@@ -111,6 +111,14 @@ fn connect_failure(
             port,
             detail: e.to_string(),
         }),
+        // rustls reports a refused certificate as an I/O error wrapping its own.
+        sqlx::Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            Err(RotationError::Tls {
+                host,
+                port,
+                detail: e.to_string(),
+            })
+        }
         sqlx::Error::Io(e) => Err(RotationError::Unreachable {
             host,
             port,
