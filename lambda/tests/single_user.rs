@@ -51,13 +51,23 @@ async fn full_rotation(kind: Kind) {
     let new = h.password(&arn, "AWSCURRENT").await;
     assert_ne!(new, "initial-Pa55");
     assert_eq!(new.len(), 32);
-    assert!(kind.can_login(&user, &new).await, "new AWSCURRENT must log in");
-    assert!(!kind.can_login(&user, "initial-Pa55").await, "old password must not");
+    assert!(
+        kind.can_login(&user, &new).await,
+        "new AWSCURRENT must log in"
+    );
+    assert!(
+        !kind.can_login(&user, "initial-Pa55").await,
+        "old password must not"
+    );
     assert_eq!(h.password(&arn, "AWSPREVIOUS").await, "initial-Pa55");
     assert_eq!(h.stages(&arn).await[&token], vec!["AWSCURRENT"]);
 
     // The happy path never offers a password the server refuses.
-    assert!(h.logins().iter().all(|(_, accepted)| *accepted), "{:?}", h.logins());
+    assert!(
+        h.logins().iter().all(|(_, accepted)| *accepted),
+        "{:?}",
+        h.logins()
+    );
     // And makes only the Secrets Manager calls the protocol needs:
     // create 4 (describe, pending?, current, put), set 3, test 2, finish 2.
     let calls = h.calls();
@@ -71,8 +81,12 @@ async fn each_step_twice_is_harmless(kind: Kind) {
     let arn = setup(&h, kind, &user, "initial-Pa55").await;
     let token = h.start_rotation(&arn).await;
     for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
-        h.step(&arn, &token, step).await.unwrap_or_else(|e| panic!("{step:?}: {e}"));
-        h.step(&arn, &token, step).await.unwrap_or_else(|e| panic!("{step:?} again: {e}"));
+        h.step(&arn, &token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        h.step(&arn, &token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step:?} again: {e}"));
     }
     h.end_rotation(&arn, &token).await;
     let new = h.password(&arn, "AWSCURRENT").await;
@@ -90,7 +104,9 @@ async fn interrupted_after_set_secret_converges(kind: Kind) {
     h.step(&arn, &token, Step::Set).await.unwrap();
     // The function dies here. Secrets Manager retries the rotation with the same token.
     for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
-        h.step(&arn, &token, step).await.unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        h.step(&arn, &token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step:?}: {e}"));
     }
     h.end_rotation(&arn, &token).await;
     let new = h.password(&arn, "AWSCURRENT").await;
@@ -123,7 +139,10 @@ async fn hostile_username_and_passwords(kind: Kind) {
     for _ in 0..3 {
         h.rotate(&arn).await.expect("rotation");
         let new = h.password(&arn, "AWSCURRENT").await;
-        assert!(kind.can_login(&user, &new).await, "new password must log in");
+        assert!(
+            kind.can_login(&user, &new).await,
+            "new password must log in"
+        );
     }
     // Over three 96-character passwords, the quote and the backslash are all but certain.
     assert!(!kind.can_login(&user, initial).await);
@@ -136,7 +155,9 @@ async fn previous_credential_recovers(kind: Kind) {
     h.rotate(&arn).await.expect("first rotation");
     // Someone restores the old password by hand: only AWSPREVIOUS logs in now.
     kind.reset_password(&user, "initial-Pa55").await;
-    h.rotate(&arn).await.expect("second rotation recovers through AWSPREVIOUS");
+    h.rotate(&arn)
+        .await
+        .expect("second rotation recovers through AWSPREVIOUS");
     let new = h.password(&arn, "AWSCURRENT").await;
     assert!(kind.can_login(&user, &new).await);
 }
@@ -150,7 +171,10 @@ async fn no_working_credential_is_reported(kind: Kind) {
     assert_eq!(step, Step::Set);
     assert_eq!(error.kind(), "NoWorkingCredential");
     let message = error.to_string();
-    assert!(message.contains(&user) && message.contains("AWSCURRENT"), "{message}");
+    assert!(
+        message.contains(&user) && message.contains("AWSCURRENT"),
+        "{message}"
+    );
     assert!(!message.contains("stale-Pa55"), "{message}");
     assert!(kind.can_login(&user, "real-Pa55").await);
 }
@@ -158,14 +182,18 @@ async fn no_working_credential_is_reported(kind: Kind) {
 async fn plaintext_is_refused_without_tls(kind: Kind) {
     let h = Harness::new();
     let user = unique("notls");
-    kind.create_user_on(kind.plain_port(), &user, "initial-Pa55").await;
+    kind.create_user_on(kind.plain_port(), &user, "initial-Pa55")
+        .await;
     let mut value = kind.secret(&user, "initial-Pa55");
     value["port"] = json!(kind.plain_port());
     let arn = h.create_secret(&value).await;
     let (step, error) = h.rotate(&arn).await.unwrap_err();
     assert_eq!(step, Step::Set);
     assert_eq!(error.kind(), "DatabaseTlsError", "{error}");
-    assert!(kind.can_login_on(kind.plain_port(), &user, "initial-Pa55").await);
+    assert!(
+        kind.can_login_on(kind.plain_port(), &user, "initial-Pa55")
+            .await
+    );
 }
 
 async fn host_name_is_verified(kind: Kind) {
@@ -185,12 +213,15 @@ async fn host_name_is_verified(kind: Kind) {
 async fn explicit_plaintext_works(kind: Kind) {
     let h = Harness::new();
     let user = unique("plain");
-    kind.create_user_on(kind.plain_port(), &user, "initial-Pa55").await;
+    kind.create_user_on(kind.plain_port(), &user, "initial-Pa55")
+        .await;
     let mut value = kind.secret(&user, "initial-Pa55");
     value["port"] = json!(kind.plain_port());
     value["ssl"] = json!(false);
     let arn = h.create_secret(&value).await;
-    h.rotate(&arn).await.expect("rotation over plaintext chosen by the secret");
+    h.rotate(&arn)
+        .await
+        .expect("rotation over plaintext chosen by the secret");
     let new = h.password(&arn, "AWSCURRENT").await;
     assert!(kind.can_login_on(kind.plain_port(), &user, &new).await);
 }
@@ -239,7 +270,10 @@ async fn guard_refuses_without_touching_the_database(kind: Kind) {
     // A token that is not a version of the secret.
     let first = h.rotate(&arn).await.expect("rotation");
     h.reset_stats();
-    let error = h.step(&arn, &common::new_token(), Step::Set).await.unwrap_err();
+    let error = h
+        .step(&arn, &common::new_token(), Step::Set)
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), "UnknownVersion", "{error}");
 
     // A version that is not AWSPENDING (the old one, now AWSPREVIOUS).
@@ -257,8 +291,16 @@ async fn guard_refuses_without_touching_the_database(kind: Kind) {
     h.step(&arn, &first, Step::Finish).await.unwrap();
     h.step(&arn, &first, Step::Set).await.unwrap();
 
-    assert!(h.logins().is_empty(), "the guard must stop before any login: {:?}", h.logins());
-    assert!(h.calls().iter().all(|c| *c == "DescribeSecret"), "{:?}", h.calls());
+    assert!(
+        h.logins().is_empty(),
+        "the guard must stop before any login: {:?}",
+        h.logins()
+    );
+    assert!(
+        h.calls().iter().all(|c| *c == "DescribeSecret"),
+        "{:?}",
+        h.calls()
+    );
 }
 
 async fn repeated_rotations(kind: Kind) {
@@ -274,5 +316,9 @@ async fn repeated_rotations(kind: Kind) {
         assert_eq!(h.password(&arn, "AWSPREVIOUS").await, *seen.last().unwrap());
         seen.push(new);
     }
-    assert!(h.logins().iter().all(|(_, accepted)| *accepted), "{:?}", h.logins());
+    assert!(
+        h.logins().iter().all(|(_, accepted)| *accepted),
+        "{:?}",
+        h.logins()
+    );
 }

@@ -3,7 +3,8 @@
 //!
 //! `make test` starts the servers and exports their addresses as `ROTATION_TEST_*` variables.
 //! Each test creates its own database users and secrets with unique names, so tests run in
-//! parallel without sharing state.
+//! parallel without sharing state. Administrator connections log no statements: they create
+//! users with passwords, and the log-capture test must only find what the function logs.
 
 #![allow(dead_code)]
 
@@ -22,7 +23,7 @@ use rotation::{Config, RotationError, RotationEvent, Rotator, Step};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
-use sqlx::{Connection, Executor};
+use sqlx::{ConnectOptions, Connection, Executor};
 
 /// Where `make test` started everything.
 #[derive(Debug)]
@@ -141,7 +142,8 @@ impl Kind {
                         .username(&e.pg_admin)
                         .password(&e.pg_admin_password)
                         .database("postgres")
-                        .ssl_mode(PgSslMode::Disable),
+                        .ssl_mode(PgSslMode::Disable)
+                        .log_statements(log::LevelFilter::Off),
                 )
                 .await
                 .expect("admin login to PostgreSQL"),
@@ -153,7 +155,8 @@ impl Kind {
                         .port(port)
                         .username(&e.my_admin)
                         .password(&e.my_admin_password)
-                        .ssl_mode(MySqlSslMode::Disabled),
+                        .ssl_mode(MySqlSslMode::Disabled)
+                        .log_statements(log::LevelFilter::Off),
                 )
                 .await
                 .expect("admin login to MariaDB"),
@@ -250,16 +253,28 @@ impl Admin {
 
     pub async fn create_user(&mut self, user: &str, password: &str) {
         let sql = match self {
-            Self::Pg(_) => self.server_quoted("CREATE ROLE %I LOGIN PASSWORD %L", user, password).await,
-            Self::My(_) => self.server_quoted("CREATE USER %s@'%' IDENTIFIED BY %s", user, password).await,
+            Self::Pg(_) => {
+                self.server_quoted("CREATE ROLE %I LOGIN PASSWORD %L", user, password)
+                    .await
+            }
+            Self::My(_) => {
+                self.server_quoted("CREATE USER %s@'%' IDENTIFIED BY %s", user, password)
+                    .await
+            }
         };
         self.execute(&sql).await;
     }
 
     pub async fn reset_password(&mut self, user: &str, password: &str) {
         let sql = match self {
-            Self::Pg(_) => self.server_quoted("ALTER ROLE %I PASSWORD %L", user, password).await,
-            Self::My(_) => self.server_quoted("ALTER USER %s@'%' IDENTIFIED BY %s", user, password).await,
+            Self::Pg(_) => {
+                self.server_quoted("ALTER ROLE %I PASSWORD %L", user, password)
+                    .await
+            }
+            Self::My(_) => {
+                self.server_quoted("ALTER USER %s@'%' IDENTIFIED BY %s", user, password)
+                    .await
+            }
         };
         self.execute(&sql).await;
     }
@@ -286,7 +301,11 @@ impl<S: SecretStore> SecretStore for CountingStore<S> {
         self.stats.lock().unwrap().calls.push("DescribeSecret");
         self.inner.describe(secret).await
     }
-    async fn get(&self, secret: &str, which: Staged<'_>) -> Result<Option<SecretValue>, RotationError> {
+    async fn get(
+        &self,
+        secret: &str,
+        which: Staged<'_>,
+    ) -> Result<Option<SecretValue>, RotationError> {
         self.stats.lock().unwrap().calls.push("GetSecretValue");
         self.inner.get(secret, which).await
     }
@@ -298,10 +317,21 @@ impl<S: SecretStore> SecretStore for CountingStore<S> {
         rotation_token: Option<&str>,
     ) -> Result<(), RotationError> {
         self.stats.lock().unwrap().calls.push("PutSecretValue");
-        self.inner.put_pending(secret, token, value, rotation_token).await
+        self.inner
+            .put_pending(secret, token, value, rotation_token)
+            .await
     }
-    async fn promote(&self, secret: &str, version: &str, from: Option<&str>) -> Result<(), RotationError> {
-        self.stats.lock().unwrap().calls.push("UpdateSecretVersionStage");
+    async fn promote(
+        &self,
+        secret: &str,
+        version: &str,
+        from: Option<&str>,
+    ) -> Result<(), RotationError> {
+        self.stats
+            .lock()
+            .unwrap()
+            .calls
+            .push("UpdateSecretVersionStage");
         self.inner.promote(secret, version, from).await
     }
 }
@@ -421,7 +451,10 @@ impl Harness {
             )
             .send()
             .await;
-        assert!(result.is_err(), "moto should not find the rotation function");
+        assert!(
+            result.is_err(),
+            "moto should not find the rotation function"
+        );
         let stages = self.stages(arn).await;
         assert_eq!(
             stages.get(&token).map(Vec::as_slice),
@@ -465,7 +498,13 @@ impl Harness {
     }
 
     pub async fn stages(&self, arn: &str) -> BTreeMap<String, Vec<String>> {
-        let out = self.sm.describe_secret().secret_id(arn).send().await.expect("DescribeSecret");
+        let out = self
+            .sm
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .expect("DescribeSecret");
         out.version_ids_to_stages()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
@@ -486,7 +525,9 @@ impl Harness {
 
     /// The password staged `stage`.
     pub async fn password(&self, arn: &str, stage: &str) -> String {
-        self.staged(arn, stage).await.unwrap_or_else(|| panic!("no {stage}"))["password"]
+        self.staged(arn, stage)
+            .await
+            .unwrap_or_else(|| panic!("no {stage}"))["password"]
             .as_str()
             .unwrap()
             .to_owned()
