@@ -72,6 +72,40 @@ pub enum RotationError {
         existing: String,
     },
 
+    /// The other user of an alternating pair would have a name the engine refuses.
+    #[error(
+        "secret `{secret}`: the alternate user `{user}` would be {length} characters long, but \
+         {engine} allows at most {limit}; shorten `username` to leave room for `_clone`{hint}"
+    )]
+    UsernameTooLong {
+        secret: String,
+        user: String,
+        length: usize,
+        engine: &'static str,
+        limit: usize,
+        hint: &'static str,
+    },
+
+    /// The master secret of an alternating-users secret cannot be used.
+    #[error("master secret `{master}` of secret `{secret}` cannot be used: {problem}")]
+    MasterSecret {
+        secret: String,
+        master: String,
+        problem: String,
+    },
+
+    /// The master secret is for another database host than the secret.
+    #[error(
+        "master secret `{master}` is for host `{master_host}` but secret `{secret}` is for host \
+         `{host}`; set `masterarn` to the master secret of `{host}`"
+    )]
+    MasterHostMismatch {
+        secret: String,
+        host: String,
+        master: String,
+        master_host: String,
+    },
+
     /// The secret's kind of rotation is not the one this function is pinned to.
     #[error("{0}")]
     Strategy(String),
@@ -159,6 +193,9 @@ impl RotationError {
             Self::MissingStage { .. } => "MissingStage",
             Self::InvalidSecret { .. } => "InvalidSecret",
             Self::IdentityMismatch { .. } => "IdentityMismatch",
+            Self::UsernameTooLong { .. } => "UsernameTooLong",
+            Self::MasterSecret { .. } => "MasterSecretError",
+            Self::MasterHostMismatch { .. } => "MasterHostMismatch",
             Self::Strategy(_) => "StrategyMismatch",
             Self::SecretsManager { .. } => "SecretsManagerError",
             Self::Unreachable { .. } => "DatabaseUnreachable",

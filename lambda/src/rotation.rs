@@ -6,6 +6,11 @@
 //! work: it logs in with AWSCURRENT first, so the happy path makes no failed login (MySQL 8 can
 //! lock an account after failed logins), and falls back to AWSPENDING (a retried step) and then
 //! AWSPREVIOUS only when AWSCURRENT is refused.
+//!
+//! A secret that names a `masterarn` rotates with alternating users: its pending value names the
+//! other user of the pair, and setSecret acts as the master user to give that user the current
+//! user's privileges and the new password. The current user is never touched, so the credential
+//! applications hold keeps working until the rotation after next.
 
 use tracing::{Instrument, info, info_span, warn};
 
@@ -13,7 +18,7 @@ use crate::config::{Config, StrategySetting};
 use crate::db::Connector;
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
-use crate::secret::{Login, SecretValue};
+use crate::secret::{EngineFamily, Login, SecretValue, partner_username};
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
 
 /// How a secret is rotated.
@@ -86,10 +91,26 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let pending = match &strategy {
             Strategy::SingleUser => current.with_password(&password),
             Strategy::AlternatingUsers { .. } => {
-                return Err(RotationError::Strategy(format!(
-                    "secret `{secret}` names a `masterarn`, but alternating-users rotation is not \
-                     available in this build; remove `masterarn` to rotate it as a single user"
-                )));
+                let other = partner_username(&login.username);
+                login
+                    .engine
+                    .username_fits(&other, self.config.mysql_max_user_length)
+                    .map_err(|(length, limit)| RotationError::UsernameTooLong {
+                        secret: secret.clone(),
+                        user: other.clone(),
+                        length,
+                        engine: login.engine.name(),
+                        limit,
+                        hint: match login.engine.family() {
+                            EngineFamily::MySql => {
+                                " (MYSQL_MAX_USER_LENGTH sets the MySQL limit: 32, or 16 before 5.7.8)"
+                            }
+                            EngineFamily::Postgres => " (PostgreSQL counts bytes)",
+                        },
+                    })?;
+                current
+                    .with_password(&password)
+                    .with_field("username", &other)
             }
         };
         self.store
@@ -112,7 +133,22 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let current_value = self.required(secret, Staged::Stage(AWSCURRENT)).await?;
         let pending = self.login_of(secret, AWSPENDING, &pending_value)?;
         let current = self.login_of(secret, AWSCURRENT, &current_value)?;
-        self.strategy(secret, &current_value)?;
+        match self.strategy(secret, &current_value)? {
+            Strategy::SingleUser => self.set_own_password(secret, pending, current).await,
+            Strategy::AlternatingUsers { master_arn } => {
+                self.set_alternate_user(secret, &master_arn, &pending_value, pending, current)
+                    .await
+            }
+        }
+    }
+
+    /// Single user: the user changes its own password.
+    async fn set_own_password(
+        &self,
+        secret: &String,
+        pending: Login,
+        current: Login,
+    ) -> Result<(), RotationError> {
         same_identity(secret, &pending, &current, AWSCURRENT)?;
 
         let mut tried = vec![AWSCURRENT];
@@ -149,6 +185,108 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             user: pending.username,
             tried: tried.join(", "),
         })
+    }
+
+    /// Alternating users: the master user gives the other user of the pair the current user's
+    /// privileges and the pending password. The current user is never changed, so AWSCURRENT
+    /// (AWSPREVIOUS after finishSecret) keeps working until the next rotation.
+    async fn set_alternate_user(
+        &self,
+        secret: &String,
+        master_arn: &str,
+        pending_value: &SecretValue,
+        pending: Login,
+        current: Login,
+    ) -> Result<(), RotationError> {
+        if !pending.host.eq_ignore_ascii_case(&current.host) {
+            return Err(identity_mismatch(
+                secret,
+                "host",
+                &pending.host,
+                &current.host,
+                AWSCURRENT,
+            ));
+        }
+        let partner = partner_username(&current.username);
+        if pending.username != partner {
+            return Err(identity_mismatch(
+                secret,
+                "username",
+                &pending.username,
+                &format!("{}` (whose partner is `{partner}", current.username),
+                AWSCURRENT,
+            ));
+        }
+        // Prove the secret's own credential is real before acting with the master's.
+        let Some(mut session) = self.connector.login(&current).await? else {
+            return Err(RotationError::NoWorkingCredential {
+                secret: secret.clone(),
+                host: current.host,
+                port: current.port,
+                user: current.username,
+                tried: AWSCURRENT.into(),
+            });
+        };
+        let account_host = session.account_host().await;
+        session.close().await;
+        let account_host = account_host?;
+        info!(user = %current.username, "AWSCURRENT logs in");
+
+        let master_error = |problem: String| RotationError::MasterSecret {
+            secret: secret.clone(),
+            master: master_arn.to_owned(),
+            problem,
+        };
+        let master_value = self
+            .store
+            .get(master_arn, Staged::Stage(AWSCURRENT))
+            .await
+            .map_err(|e| master_error(e.to_string()))?
+            .ok_or_else(|| {
+                master_error(
+                    "it does not exist or has no AWSCURRENT value; check `masterarn`, and that \
+                     the function's role may read it"
+                        .into(),
+                )
+            })?;
+        if let Some(master_host) = master_value.str_field("host")
+            && !master_host.eq_ignore_ascii_case(&pending.host)
+        {
+            return Err(RotationError::MasterHostMismatch {
+                secret: secret.clone(),
+                host: pending.host,
+                master: master_arn.to_owned(),
+                master_host: master_host.to_owned(),
+            });
+        }
+        let master = pending_value
+            .overlaid_with(&master_value)
+            .login(&self.config)
+            .map_err(master_error)?;
+        let Some(mut session) = self.connector.login(&master).await? else {
+            return Err(master_error(format!(
+                "its credential does not log in to {}:{} as `{}`; put the master user's current \
+                 password in it",
+                master.host, master.port, master.username
+            )));
+        };
+        let result = session
+            .clone_user(
+                &current.username,
+                account_host.as_deref(),
+                &pending.username,
+                &pending.password,
+            )
+            .await;
+        session.close().await;
+        result?;
+        info!(
+            user = %pending.username,
+            template = %current.username,
+            master = %master.username,
+            "the master user gave the alternate user the current user's privileges and the AWSPENDING password"
+        );
+        Ok(())
     }
 
     async fn test_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
@@ -296,12 +434,8 @@ fn same_identity(
     existing: &Login,
     stage: &'static str,
 ) -> Result<(), RotationError> {
-    let mismatch = |field, pending: &str, existing: &str| RotationError::IdentityMismatch {
-        secret: secret.to_owned(),
-        field,
-        pending: pending.to_owned(),
-        stage,
-        existing: existing.to_owned(),
+    let mismatch = |field, pending: &str, existing: &str| {
+        identity_mismatch(secret, field, pending, existing, stage)
     };
     if pending.engine.family() != existing.engine.family() {
         return Err(mismatch(
@@ -317,4 +451,20 @@ fn same_identity(
         return Err(mismatch("username", &pending.username, &existing.username));
     }
     Ok(())
+}
+
+fn identity_mismatch(
+    secret: &str,
+    field: &'static str,
+    pending: &str,
+    existing: &str,
+    stage: &'static str,
+) -> RotationError {
+    RotationError::IdentityMismatch {
+        secret: secret.to_owned(),
+        field,
+        pending: pending.to_owned(),
+        stage,
+        existing: existing.to_owned(),
+    }
 }

@@ -56,11 +56,47 @@ impl Engine {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::AuroraPostgresql => "aurora-postgresql",
+            Self::Mysql => "mysql",
+            Self::AuroraMysql => "aurora-mysql",
+            Self::Mariadb => "mariadb",
+        }
+    }
+
+    /// The longest user name the engine accepts, and how it is measured: PostgreSQL counts bytes
+    /// (NAMEDATALEN - 1), MySQL and MariaDB count characters.
+    pub fn username_fits(self, username: &str, mysql_limit: usize) -> Result<(), (usize, usize)> {
+        let (length, limit) = match self {
+            Self::Postgres | Self::AuroraPostgresql => (username.len(), 63),
+            Self::Mariadb => (username.chars().count(), 80),
+            Self::Mysql | Self::AuroraMysql => (username.chars().count(), mysql_limit),
+        };
+        if length <= limit {
+            Ok(())
+        } else {
+            Err((length, limit))
+        }
+    }
+
     pub fn default_port(self) -> u16 {
         match self.family() {
             EngineFamily::Postgres => 5432,
             EngineFamily::MySql => 3306,
         }
+    }
+}
+
+/// The suffix that tells the two users of an alternating pair apart.
+pub const CLONE_SUFFIX: &str = "_clone";
+
+/// The other user of an alternating pair: `name` <-> `name_clone`.
+pub fn partner_username(username: &str) -> String {
+    match username.strip_suffix(CLONE_SUFFIX) {
+        Some(base) if !base.is_empty() => base.to_owned(),
+        _ => format!("{username}{CLONE_SUFFIX}"),
     }
 }
 
@@ -135,6 +171,17 @@ impl SecretValue {
     pub fn with_field(&self, name: &str, value: &str) -> Self {
         let mut fields = self.fields.clone();
         fields.insert(name.to_owned(), Value::String(value.to_owned()));
+        Self { fields }
+    }
+
+    /// This value with `other`'s fields laid over it: an RDS-managed master secret holds only a
+    /// username and a password, and takes the rest from the secret it serves.
+    pub fn overlaid_with(&self, other: &SecretValue) -> Self {
+        let mut fields = self.fields.clone();
+        fields.remove("masterarn");
+        for (key, value) in &other.fields {
+            fields.insert(key.clone(), value.clone());
+        }
         Self { fields }
     }
 
@@ -323,6 +370,34 @@ mod tests {
         assert_eq!(parsed["team"]["owner"], "x");
         assert_eq!(parsed["n"][1], 2);
         assert_eq!(parsed["password"], "new");
+    }
+
+    #[test]
+    fn partners_alternate() {
+        assert_eq!(partner_username("app"), "app_clone");
+        assert_eq!(partner_username("app_clone"), "app");
+        assert_eq!(partner_username("_clone"), "_clone_clone");
+    }
+
+    #[test]
+    fn username_limits_follow_the_engine() {
+        let pg = "é".repeat(31) + "_clone"; // 68 bytes
+        assert_eq!(Engine::Postgres.username_fits(&pg, 32), Err((68, 63)));
+        assert!(Engine::Mariadb.username_fits(&pg, 32).is_ok());
+        assert_eq!(Engine::Mysql.username_fits(&pg, 32), Err((37, 32)));
+        assert_eq!(Engine::Mysql.username_fits("a_clone", 16), Ok(()));
+    }
+
+    #[test]
+    fn master_overlay_keeps_the_secret_s_host() {
+        let secret = value(
+            r#"{"engine":"mysql","host":"db","username":"app","password":"a","masterarn":"m"}"#,
+        );
+        let master = value(r#"{"username":"admin","password":"b"}"#);
+        let merged = secret.overlaid_with(&master);
+        assert_eq!(merged.str_field("host"), Some("db"));
+        assert_eq!(merged.str_field("username"), Some("admin"));
+        assert_eq!(merged.master_arn(), None);
     }
 
     #[test]

@@ -24,6 +24,21 @@ pub trait Session: Send {
     /// Changes the password of the user this session is logged in as.
     async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError>;
 
+    /// The host pattern of the account this session logged in as (`app@'10.0.%'` ->
+    /// `10.0.%`), for engines whose accounts have one.
+    async fn account_host(&mut self) -> Result<Option<String>, RotationError>;
+
+    /// As a master user: makes `target` a login user with exactly the privileges of
+    /// `template` (whose account host is `host`, where the engine has one), with `password`.
+    /// Creates `target` when it does not exist; safe to run again.
+    async fn clone_user(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError>;
+
     /// Runs a query, proving the session can do work.
     async fn verify(&mut self) -> Result<(), RotationError>;
 
@@ -135,4 +150,5 @@ fn connect_failure(
 }
 
 /// Hint for a statement that failed for lack of privilege.
-const PRIVILEGE_HINT: &str = "; check the user's grants allow it to change its own password";
+const PRIVILEGE_HINT: &str = "; check the user's grants allow it to change its own password \
+                              (or, for the master user, to create users and grant privileges)";

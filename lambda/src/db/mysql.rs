@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{ConnectOptions, Connection, Executor, Row};
 
 use super::{PRIVILEGE_HINT, Session, connect_failure};
 use crate::error::RotationError;
@@ -165,6 +165,76 @@ impl MySqlSession {
     }
 }
 
+/// Rewrites one line of `SHOW GRANTS` for `user`@`host` so that it grants to `new_account`
+/// instead, without the password hash that MariaDB shows in it. `None` when the grantee cannot
+/// be found in the line.
+pub fn rewrite_grant(line: &str, user: &str, host: &str, new_account: &str) -> Option<String> {
+    let backtick = |s: &str| format!("`{}`", s.replace('`', "``"));
+    // MariaDB also doubles backslashes inside the backticks of SHOW GRANTS.
+    let backtick_escaped = |s: &str| format!("`{}`", s.replace('\\', "\\\\").replace('`', "``"));
+    let single = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    let candidates = [
+        format!("{}@{}", backtick(user), backtick(host)),
+        format!("{}@{}", backtick_escaped(user), backtick_escaped(host)),
+        format!("{}@{}", single(user), single(host)),
+    ];
+    for candidate in &candidates {
+        for keyword in [" TO ", " FOR "] {
+            let needle = format!("{keyword}{candidate}");
+            if let Some(at) = line.rfind(&needle) {
+                let mut rest = &line[at + needle.len()..];
+                if rest.starts_with(" IDENTIFIED ") {
+                    let end = [" REQUIRE ", " WITH "]
+                        .iter()
+                        .filter_map(|k| rest.find(k))
+                        .min()
+                        .unwrap_or(rest.len());
+                    rest = &rest[end..];
+                }
+                return Some(format!("{}{keyword}{new_account}{rest}", &line[..at]));
+            }
+        }
+    }
+    None
+}
+
+impl MySqlSession {
+    /// Runs a statement; `show_message` is false when it carries a password.
+    async fn run(
+        &mut self,
+        sql: &str,
+        action: &'static str,
+        show_message: bool,
+    ) -> Result<(), RotationError> {
+        let result = self.conn.execute(sql).await;
+        result
+            .map(drop)
+            .map_err(|e| self.failure(action, e, show_message))
+    }
+
+    /// The grants of `account` (`'user'@'host'`), one statement per line.
+    async fn grants(&mut self, account: &str) -> Result<Vec<String>, RotationError> {
+        let sql = format!("SHOW GRANTS FOR {account}");
+        let result = self.conn.fetch_all(sql.as_str()).await;
+        // The lines may carry a password hash: their text never goes into an error.
+        let rows = result.map_err(|e| self.failure("read the user's grants", e, false))?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<String, _>(0)
+                    .or_else(|_| {
+                        row.try_get::<Vec<u8>, _>(0)
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    })
+                    .map_err(|e| self.failure("read the user's grants", e, true))
+            })
+            .collect()
+    }
+
+    fn quote(&self, value: &str) -> String {
+        quote_string(value, self.no_backslash_escapes)
+    }
+}
+
 #[async_trait]
 impl Session for MySqlSession {
     async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError> {
@@ -179,6 +249,99 @@ impl Session for MySqlSession {
         result
             .map(drop)
             .map_err(|e| self.failure("change the password", e, false))
+    }
+
+    async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
+        let result = sqlx::query_scalar::<_, String>(
+            "SELECT CAST(SUBSTRING_INDEX(CURRENT_USER(), '@', -1) AS CHAR)",
+        )
+        .fetch_one(&mut self.conn)
+        .await;
+        result
+            .map(Some)
+            .map_err(|e| self.failure("read the account's host", e, true))
+    }
+
+    /// Replays every grant of the template (SHOW GRANTS: table, column and routine privileges,
+    /// roles, `REQUIRE SSL/X509`, `WITH GRANT OPTION`) for the same host pattern, on every
+    /// rotation, so grants added since the last one follow. Grants the target holds beyond the
+    /// template's are revoked, but only when the two sets differ, so an unchanged pair is not
+    /// touched.
+    async fn clone_user(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError> {
+        let host = host.unwrap_or("%");
+        let template_account = format!("{}@{}", self.quote(template), self.quote(host));
+        let target_account = format!("{}@{}", self.quote(target), self.quote(host));
+        let password = self.quote(password.expose_secret());
+
+        let mut wanted = Vec::new();
+        for line in self.grants(&template_account).await? {
+            let grant = rewrite_grant(&line, template, host, &target_account).ok_or_else(|| {
+                RotationError::Database {
+                    host: self.host.clone(),
+                    port: self.port,
+                    action: "copy the user's grants",
+                    detail: "a SHOW GRANTS line does not name the user as grantee".into(),
+                    hint: "",
+                }
+            })?;
+            wanted.push(grant);
+        }
+
+        let create = format!("CREATE USER IF NOT EXISTS {target_account} IDENTIFIED BY {password}");
+        self.run(&create, "create the alternate user", false)
+            .await?;
+        let set_password = if self.server.has_alter_user() || self.server == Server::MariaDb {
+            format!("ALTER USER {target_account} IDENTIFIED BY {password}")
+        } else {
+            format!("SET PASSWORD FOR {target_account} = PASSWORD({password})")
+        };
+        self.run(&set_password, "set the alternate user's password", false)
+            .await?;
+
+        let mut held = Vec::new();
+        for line in self.grants(&target_account).await? {
+            held.extend(rewrite_grant(&line, target, host, &target_account));
+        }
+        let (mut wanted_sorted, mut held_sorted) = (wanted.clone(), held);
+        wanted_sorted.sort();
+        held_sorted.sort();
+        if wanted_sorted != held_sorted {
+            let revoke = format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {target_account}");
+            self.run(&revoke, "reset the alternate user's grants", true)
+                .await?;
+            for grant in &wanted {
+                self.run(grant, "copy a grant to the alternate user", false)
+                    .await?;
+            }
+        }
+
+        // MySQL 8 keeps REQUIRE out of SHOW GRANTS: copy it from the account itself.
+        if matches!(self.server, Server::MySql(major, _, _) if major >= 8) {
+            let result = sqlx::query_scalar::<_, String>(
+                "SELECT CAST(ssl_type AS CHAR) FROM mysql.user WHERE User = ? AND Host = ?",
+            )
+            .bind(template)
+            .bind(host)
+            .fetch_one(&mut self.conn)
+            .await;
+            let ssl_type =
+                result.map_err(|e| self.failure("read the user's TLS requirement", e, true))?;
+            let require = match ssl_type.as_str() {
+                "ANY" => "SSL",
+                "X509" => "X509",
+                _ => "NONE",
+            };
+            let sql = format!("ALTER USER {target_account} REQUIRE {require}");
+            self.run(&sql, "copy the user's TLS requirement", true)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {
@@ -219,6 +382,60 @@ mod tests {
     #[test]
     fn identifiers_double_backticks() {
         assert_eq!(quote_identifier("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn grants_are_rewritten_for_the_new_account() {
+        let new = "'app_clone'@'%'";
+        assert_eq!(
+            rewrite_grant(
+                "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*D821809F' REQUIRE SSL",
+                "app",
+                "%",
+                new
+            )
+            .unwrap(),
+            "GRANT USAGE ON *.* TO 'app_clone'@'%' REQUIRE SSL"
+        );
+        assert_eq!(
+            rewrite_grant(
+                "GRANT SELECT (`a`), INSERT ON `d`.`t` TO `app`@`%` WITH GRANT OPTION",
+                "app",
+                "%",
+                new
+            )
+            .unwrap(),
+            "GRANT SELECT (`a`), INSERT ON `d`.`t` TO 'app_clone'@'%' WITH GRANT OPTION"
+        );
+        assert_eq!(
+            rewrite_grant(
+                "GRANT EXECUTE ON PROCEDURE `d`.`p` TO 'app'@'10.0.%'",
+                "app",
+                "10.0.%",
+                "x"
+            )
+            .unwrap(),
+            "GRANT EXECUTE ON PROCEDURE `d`.`p` TO x"
+        );
+        assert_eq!(
+            rewrite_grant("SET DEFAULT ROLE `r` FOR `app`@`%`", "app", "%", new).unwrap(),
+            "SET DEFAULT ROLE `r` FOR 'app_clone'@'%'"
+        );
+        // MariaDB's rendering of a hostile name.
+        assert_eq!(
+            rewrite_grant(
+                "GRANT SELECT ON `d1`.* TO `we``i'rd\\\\x`@`%`",
+                "we`i'rd\\x",
+                "%",
+                new
+            )
+            .unwrap(),
+            "GRANT SELECT ON `d1`.* TO 'app_clone'@'%'"
+        );
+        assert_eq!(
+            rewrite_grant("GRANT SELECT ON *.* TO `other`@`%`", "app", "%", new),
+            None
+        );
     }
 
     #[test]

@@ -102,6 +102,27 @@ impl PgSession {
     }
 }
 
+impl PgSession {
+    async fn run(&mut self, sql: &str, action: &'static str) -> Result<(), RotationError> {
+        let result = self.conn.execute(sql).await;
+        result.map(drop).map_err(|e| self.failure(action, e))
+    }
+
+    async fn ask(
+        &mut self,
+        sql: &str,
+        args: [&str; 2],
+        action: &'static str,
+    ) -> Result<bool, RotationError> {
+        let result = sqlx::query_scalar::<_, bool>(sql)
+            .bind(args[0])
+            .bind(args[1])
+            .fetch_one(&mut self.conn)
+            .await;
+        result.map_err(|e| self.failure(action, e))
+    }
+}
+
 #[async_trait]
 impl Session for PgSession {
     async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError> {
@@ -117,6 +138,66 @@ impl Session for PgSession {
             .await
             .map(drop)
             .map_err(|e| self.failure("change the password", e))
+    }
+
+    async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
+        Ok(None)
+    }
+
+    /// The pair shares one set of privileges: the user that existed first (the template of the
+    /// first rotation) keeps them, and the other is made a member of it whose sessions start
+    /// with `SET ROLE` to it. Whatever either user creates is then owned by the first, so tables
+    /// created by `name_clone` stay usable by `name` and the other way round, and a grant added
+    /// to the first later reaches both without a rotation.
+    async fn clone_user(
+        &mut self,
+        template: &str,
+        _host: Option<&str>,
+        target: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError> {
+        let verifier =
+            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        let exists = self
+            .ask(
+                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) OR $2 IS NULL",
+                [target, ""],
+                "look up the alternate user",
+            )
+            .await?;
+        let verb = if exists { "ALTER" } else { "CREATE" };
+        let sql = format!(
+            "{verb} ROLE {} WITH LOGIN PASSWORD {}",
+            quote_identifier(target),
+            quote_literal(&verifier)
+        );
+        self.run(&sql, "create or update the alternate user")
+            .await?;
+        // When the template is a member of the target, the target holds the pair's privileges.
+        let target_holds = self
+            .ask(
+                "SELECT pg_has_role($1, $2, 'MEMBER')",
+                [template, target],
+                "read role membership",
+            )
+            .await?;
+        if target_holds {
+            return Ok(());
+        }
+        let grant = format!(
+            "GRANT {} TO {}",
+            quote_identifier(template),
+            quote_identifier(target)
+        );
+        self.run(&grant, "grant the user's role to the alternate user")
+            .await?;
+        let set_role = format!(
+            "ALTER ROLE {} SET role = {}",
+            quote_identifier(target),
+            quote_literal(template)
+        );
+        self.run(&set_role, "make the alternate user act as the user")
+            .await
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {

@@ -1,0 +1,401 @@
+//! Alternating-users rotation against real PostgreSQL and MariaDB servers: a master secret
+//! keeps two users, `name` and `name_clone`, and each rotation changes the one not in use.
+
+mod common;
+
+use common::{Harness, Kind, env, unique};
+use rotation::Step;
+use serde_json::{Value, json};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::{Connection, Executor};
+
+/// A user's connection over verified TLS, as an application would open it.
+enum AppConn {
+    Pg(PgConnection),
+    My(MySqlConnection),
+}
+
+async fn connect(kind: Kind, user: &str, password: &str) -> Result<AppConn, sqlx::Error> {
+    Ok(match kind {
+        Kind::Postgres => AppConn::Pg(
+            PgConnection::connect_with(
+                &PgConnectOptions::new_without_pgpass()
+                    .host("localhost")
+                    .port(kind.tls_port())
+                    .username(user)
+                    .password(password)
+                    .database("postgres")
+                    .ssl_mode(PgSslMode::VerifyFull)
+                    .ssl_root_cert(&env().ca),
+            )
+            .await?,
+        ),
+        Kind::MariaDb => AppConn::My(
+            MySqlConnection::connect_with(
+                &MySqlConnectOptions::new()
+                    .host("localhost")
+                    .port(kind.tls_port())
+                    .username(user)
+                    .password(password)
+                    .ssl_mode(MySqlSslMode::VerifyIdentity)
+                    .ssl_ca(&env().ca),
+            )
+            .await?,
+        ),
+    })
+}
+
+impl AppConn {
+    async fn run(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Pg(c) => c.execute(sql).await.map(drop),
+            Self::My(c) => c.execute(sql).await.map(drop),
+        }
+    }
+}
+
+/// One database's fixture: an application user with privileges, a master user, both secrets.
+struct Fixture {
+    kind: Kind,
+    schema: String,
+    user: String,
+    arn: String,
+    h: Harness,
+}
+
+async fn fixture(kind: Kind, master_value: impl FnOnce(&str, &str) -> Value) -> Fixture {
+    let h = Harness::new();
+    let schema = unique("alt");
+    let user = format!("{schema}_app");
+    let master = format!("{schema}_master");
+    let mut admin = kind.admin(kind.tls_port()).await;
+    admin.create_user(&user, "initial-Pa55").await;
+    admin.create_user(&master, "master-Pa55").await;
+    match kind {
+        Kind::Postgres => {
+            for sql in [
+                format!("ALTER ROLE {master} CREATEROLE"),
+                format!("GRANT {user} TO {master} WITH ADMIN OPTION"),
+                format!("CREATE SCHEMA {schema}"),
+                format!("CREATE TABLE {schema}.orders (id int, note text)"),
+                format!("GRANT USAGE, CREATE ON SCHEMA {schema} TO {user}"),
+                format!("GRANT SELECT, INSERT ON {schema}.orders TO {user}"),
+            ] {
+                admin.execute(&sql).await;
+            }
+        }
+        Kind::MariaDb => {
+            for sql in [
+                format!("GRANT ALL PRIVILEGES ON *.* TO '{master}'@'%' WITH GRANT OPTION"),
+                format!("CREATE DATABASE {schema}"),
+                format!("CREATE TABLE {schema}.orders (id int, note text)"),
+                format!("CREATE TABLE {schema}.salaries (name text, amount int)"),
+                format!("CREATE PROCEDURE {schema}.ping() SELECT 1"),
+                format!("GRANT SELECT, INSERT ON {schema}.orders TO '{user}'@'%'"),
+                format!("GRANT SELECT (name) ON {schema}.salaries TO '{user}'@'%'"),
+                format!("GRANT EXECUTE ON PROCEDURE {schema}.ping TO '{user}'@'%'"),
+                format!("ALTER USER '{user}'@'%' REQUIRE SSL"),
+            ] {
+                admin.execute(&sql).await;
+            }
+        }
+    }
+    let master_arn = h.create_secret(&master_value(&master, "master-Pa55")).await;
+    let mut value = kind.secret(&user, "initial-Pa55");
+    value["masterarn"] = json!(master_arn);
+    let arn = h.create_secret(&value).await;
+    Fixture {
+        kind,
+        schema,
+        user,
+        arn,
+        h,
+    }
+}
+
+/// A full master secret for PostgreSQL; for MariaDB the RDS-managed form (username and
+/// password only), so both shapes are covered.
+async fn standard_fixture(kind: Kind) -> Fixture {
+    fixture(kind, |user, password| match kind {
+        Kind::Postgres => kind.secret(user, password),
+        Kind::MariaDb => json!({"username": user, "password": password}),
+    })
+    .await
+}
+
+impl Fixture {
+    async fn staged_login(&self, stage: &str) -> (String, String) {
+        let value = self.h.staged(&self.arn, stage).await.unwrap();
+        (
+            value["username"].as_str().unwrap().to_owned(),
+            value["password"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Runs the same privilege checks as `user`: read and write a table, and on MariaDB a
+    /// column grant, a routine grant and the lack of a privilege never given.
+    async fn check_privileges(&self, user: &str, password: &str) {
+        let s = &self.schema;
+        let mut conn = connect(self.kind, user, password)
+            .await
+            .unwrap_or_else(|e| panic!("{user} must log in over TLS: {e}"));
+        conn.run(&format!("SELECT count(*) FROM {s}.orders"))
+            .await
+            .unwrap();
+        conn.run(&format!("INSERT INTO {s}.orders VALUES (1, 'by {user}')"))
+            .await
+            .unwrap();
+        assert!(
+            conn.run(&format!("DELETE FROM {s}.orders")).await.is_err(),
+            "{user} must not delete"
+        );
+        if self.kind == Kind::MariaDb {
+            conn.run(&format!("SELECT name FROM {s}.salaries"))
+                .await
+                .unwrap();
+            assert!(
+                conn.run(&format!("SELECT amount FROM {s}.salaries"))
+                    .await
+                    .is_err()
+            );
+            conn.run(&format!("CALL {s}.ping()")).await.unwrap();
+        }
+    }
+}
+
+macro_rules! per_engine {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::Postgres).await })*
+        }
+        mod mariadb {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::MariaDb).await })*
+        }
+    };
+}
+
+per_engine!(
+    rotations_alternate_with_equal_privileges,
+    an_open_connection_survives_a_rotation,
+    missing_master_secret_is_refused,
+    master_that_cannot_log_in_is_refused,
+    master_for_another_host_is_refused,
+    too_long_clone_name_is_refused,
+    each_step_twice_is_harmless,
+);
+
+async fn rotations_alternate_with_equal_privileges(kind: Kind) {
+    let f = standard_fixture(kind).await;
+    let clone = format!("{}_clone", f.user);
+    for expected in [&clone, &f.user, &clone, &f.user] {
+        f.h.rotate(&f.arn).await.expect("rotation");
+        let (current_user, current_pw) = f.staged_login("AWSCURRENT").await;
+        let (previous_user, previous_pw) = f.staged_login("AWSPREVIOUS").await;
+        assert_eq!(&current_user, expected);
+        assert_ne!(current_user, previous_user);
+        f.check_privileges(&current_user, &current_pw).await;
+        f.check_privileges(&previous_user, &previous_pw).await;
+    }
+    // No login was refused on the way, and the master credential never entered the secret.
+    assert!(f.h.logins().iter().all(|(_, ok)| *ok), "{:?}", f.h.logins());
+    let current = f.h.staged(&f.arn, "AWSCURRENT").await.unwrap();
+    assert!(!current.to_string().contains("master-Pa55"));
+}
+
+async fn an_open_connection_survives_a_rotation(kind: Kind) {
+    let f = standard_fixture(kind).await;
+    let mut app = connect(kind, &f.user, "initial-Pa55").await.unwrap();
+    f.h.rotate(&f.arn).await.expect("rotation");
+    app.run(&format!("SELECT count(*) FROM {}.orders", f.schema))
+        .await
+        .unwrap();
+    // A new connection with the credential the application cached still logs in, too.
+    assert_eq!(f.staged_login("AWSPREVIOUS").await.0, f.user);
+    connect(kind, &f.user, "initial-Pa55").await.unwrap();
+}
+
+async fn each_step_twice_is_harmless(kind: Kind) {
+    let f = standard_fixture(kind).await;
+    let token = f.h.start_rotation(&f.arn).await;
+    for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
+        f.h.step(&f.arn, &token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        f.h.step(&f.arn, &token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step:?} again: {e}"));
+    }
+    f.h.end_rotation(&f.arn, &token).await;
+    let (user, password) = f.staged_login("AWSCURRENT").await;
+    f.check_privileges(&user, &password).await;
+}
+
+/// Runs a rotation that must fail with `kind_name`, and checks AWSCURRENT still logs in.
+async fn refused(f: &Fixture, kind_name: &str, needles: &[&str]) {
+    let (_, error) = f.h.rotate(&f.arn).await.unwrap_err();
+    assert_eq!(error.kind(), kind_name, "{error}");
+    let message = error.to_string();
+    for needle in needles {
+        assert!(message.contains(needle), "{message} should name {needle}");
+    }
+    assert!(
+        !message.contains("master-Pa55") && !message.contains("initial-Pa55"),
+        "{message}"
+    );
+    let (user, password) = f.staged_login("AWSCURRENT").await;
+    f.check_privileges(&user, &password).await;
+}
+
+async fn with_master_arn(f: &Fixture, master_arn: &str) {
+    let mut value = f.h.staged(&f.arn, "AWSCURRENT").await.unwrap();
+    value["masterarn"] = json!(master_arn);
+    f.h.sm
+        .put_secret_value()
+        .secret_id(&f.arn)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn missing_master_secret_is_refused(kind: Kind) {
+    let f = standard_fixture(kind).await;
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-master-AbCdEf";
+    with_master_arn(&f, missing).await;
+    refused(&f, "MasterSecretError", &[missing, "masterarn"]).await;
+}
+
+async fn master_that_cannot_log_in_is_refused(kind: Kind) {
+    let f = fixture(kind, |user, _| kind.secret(user, "wrong-master-Pa55")).await;
+    refused(&f, "MasterSecretError", &["does not log in"]).await;
+}
+
+async fn master_for_another_host_is_refused(kind: Kind) {
+    let f = fixture(kind, |user, password| {
+        let mut value = kind.secret(user, password);
+        value["host"] = json!("other-db.example.internal");
+        value
+    })
+    .await;
+    refused(
+        &f,
+        "MasterHostMismatch",
+        &["other-db.example.internal", "localhost"],
+    )
+    .await;
+}
+
+async fn too_long_clone_name_is_refused(kind: Kind) {
+    let h = Harness::new();
+    // 60 characters: PostgreSQL's 63 bytes and MariaDB's 80 characters differ, so each engine
+    // gets a name just too long for it.
+    let user = match kind {
+        Kind::Postgres => unique(&"p".repeat(51)),
+        Kind::MariaDb => unique(&"m".repeat(68)),
+    };
+    kind.create_user(&user, "initial-Pa55").await;
+    let mut value = kind.secret(&user, "initial-Pa55");
+    value["masterarn"] = json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf");
+    let arn = h.create_secret(&value).await;
+    let (step, error) = h.rotate(&arn).await.unwrap_err();
+    assert_eq!(step, Step::Create);
+    assert_eq!(error.kind(), "UsernameTooLong", "{error}");
+    assert!(error.to_string().contains("_clone"), "{error}");
+    assert!(h.logins().is_empty());
+    assert!(kind.can_login(&user, "initial-Pa55").await);
+}
+
+#[tokio::test]
+async fn postgres_objects_created_by_either_user_are_shared() {
+    let f = standard_fixture(Kind::Postgres).await;
+    let s = &f.schema;
+    f.h.rotate(&f.arn).await.expect("first rotation");
+    let (clone, clone_pw) = f.staged_login("AWSCURRENT").await;
+    let mut conn = connect(Kind::Postgres, &clone, &clone_pw).await.unwrap();
+    conn.run(&format!("CREATE TABLE {s}.made_by_clone (x int)"))
+        .await
+        .unwrap();
+    conn.run(&format!("INSERT INTO {s}.made_by_clone VALUES (1)"))
+        .await
+        .unwrap();
+
+    f.h.rotate(&f.arn).await.expect("second rotation");
+    let (base, base_pw) = f.staged_login("AWSCURRENT").await;
+    assert_eq!(base, f.user);
+    let mut conn = connect(Kind::Postgres, &base, &base_pw).await.unwrap();
+    conn.run(&format!("SELECT x FROM {s}.made_by_clone"))
+        .await
+        .unwrap();
+    conn.run(&format!("INSERT INTO {s}.made_by_clone VALUES (2)"))
+        .await
+        .unwrap();
+    conn.run(&format!("CREATE TABLE {s}.made_by_base (x int)"))
+        .await
+        .unwrap();
+
+    f.h.rotate(&f.arn).await.expect("third rotation");
+    let (clone, clone_pw) = f.staged_login("AWSCURRENT").await;
+    let mut conn = connect(Kind::Postgres, &clone, &clone_pw).await.unwrap();
+    conn.run(&format!("INSERT INTO {s}.made_by_base VALUES (3)"))
+        .await
+        .unwrap();
+    conn.run(&format!("DROP TABLE {s}.made_by_clone"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn mariadb_grants_added_since_the_last_rotation_follow() {
+    let f = standard_fixture(Kind::MariaDb).await;
+    f.h.rotate(&f.arn).await.expect("first rotation");
+    let (clone, _) = f.staged_login("AWSCURRENT").await;
+    let mut admin = Kind::MariaDb.admin(Kind::MariaDb.tls_port()).await;
+    admin
+        .execute(&format!(
+            "GRANT UPDATE ON {}.orders TO '{clone}'@'%'",
+            f.schema
+        ))
+        .await;
+    f.h.rotate(&f.arn).await.expect("second rotation");
+    let (base, base_pw) = f.staged_login("AWSCURRENT").await;
+    assert_eq!(base, f.user);
+    let mut conn = connect(Kind::MariaDb, &base, &base_pw).await.unwrap();
+    conn.run(&format!("UPDATE {}.orders SET note = 'x'", f.schema))
+        .await
+        .unwrap();
+    // The TLS requirement followed too: plaintext is refused for both users.
+    assert!(!Kind::MariaDb.can_login(&base, &base_pw).await);
+}
+
+#[tokio::test]
+async fn a_pinned_strategy_refuses_the_other_kind_of_secret() {
+    let kind = Kind::Postgres;
+    let single = Harness::with_config(&[("ROTATION_STRATEGY", "alternating-users")]);
+    let user = unique("pin");
+    kind.create_user(&user, "initial-Pa55").await;
+    let arn = single
+        .create_secret(&kind.secret(&user, "initial-Pa55"))
+        .await;
+    let (step, error) = single.rotate(&arn).await.unwrap_err();
+    assert_eq!(
+        (step, error.kind()),
+        (Step::Create, "StrategyMismatch"),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("ROTATION_STRATEGY=alternating-users")
+    );
+
+    let f = standard_fixture(kind).await;
+    let pinned = Harness::with_config(&[("ROTATION_STRATEGY", "single-user")]);
+    let (step, error) = pinned.rotate(&f.arn).await.unwrap_err();
+    assert_eq!(
+        (step, error.kind()),
+        (Step::Create, "StrategyMismatch"),
+        "{error}"
+    );
+    assert!(pinned.logins().is_empty());
+}
