@@ -1,0 +1,146 @@
+//! Shape checks for ARNs and EC2 ids.
+//!
+//! A typo in an ARN does not fail at deploy time: IAM happily grants access to
+//! a secret that does not exist, and rotation then fails at 3 a.m. These
+//! checks catch the usual mistakes (a secret name without its random suffix,
+//! a KMS alias instead of a key, an id of the wrong kind) while the author is
+//! still editing the file.
+
+/// The parts of `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+/// Splits an ARN and checks the partition, region and account shapes.
+pub fn parse(arn: &str) -> Option<Arn<'_>> {
+    let mut it = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
+        return None;
+    };
+    let partition_ok = partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|p| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        });
+    let region_ok = region.split('-').count() >= 3
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && region.ends_with(|c: char| c.is_ascii_digit());
+    let account_ok = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
+    (partition_ok && region_ok && account_ok && !resource.is_empty()).then_some(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    })
+}
+
+/// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`.
+pub fn secret(arn: &str) -> Option<Arn<'_>> {
+    let a = parse(arn).filter(|a| a.service == "secretsmanager")?;
+    let name = a.resource.strip_prefix("secret:")?;
+    let (base, suffix) = name.rsplit_once('-')?;
+    let base_ok = !base.is_empty()
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+    let suffix_ok = suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric());
+    (base_ok && suffix_ok).then_some(a)
+}
+
+/// `arn:aws:kms:REGION:ACCOUNT:key/ID` (a key, not an alias).
+pub fn kms_key(arn: &str) -> Option<Arn<'_>> {
+    let a = parse(arn).filter(|a| a.service == "kms")?;
+    let id = a.resource.strip_prefix("key/")?;
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '-' || c == 'm' || c == 'r' || c == 'k');
+    id_ok.then_some(a)
+}
+
+/// `arn:aws:sns:REGION:ACCOUNT:TOPIC` (standard topic).
+pub fn sns_topic(arn: &str) -> Option<Arn<'_>> {
+    let a = parse(arn).filter(|a| a.service == "sns")?;
+    let ok = a.resource.len() <= 256
+        && a.resource
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    ok.then_some(a)
+}
+
+/// `arn:aws:lambda:REGION:ACCOUNT:code-signing-config:csc-...`.
+pub fn code_signing_config(arn: &str) -> Option<Arn<'_>> {
+    let a = parse(arn).filter(|a| a.service == "lambda")?;
+    let id = a.resource.strip_prefix("code-signing-config:csc-")?;
+    (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())).then_some(a)
+}
+
+/// An EC2 id such as `vpc-0123456789abcdef0` (8 or 17 hex digits).
+pub fn ec2_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|hex| {
+            (hex.len() == 8 || hex.len() == 17)
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_arns() {
+        assert!(
+            secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/orders-AbC123")
+                .is_some()
+        );
+        assert!(
+            secret("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x-abcdef")
+                .is_some()
+        );
+        // Missing the random suffix: IAM would not match the real secret.
+        assert!(secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders").is_none());
+        assert!(secret("arn:aws:secretsmanager:eu-west-1:12345:secret:orders-AbC123").is_none());
+        assert!(secret("arn:aws:kms:eu-west-1:123456789012:secret:orders-AbC123").is_none());
+    }
+
+    #[test]
+    fn kms_and_sns_arns() {
+        assert!(
+            kms_key("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+                .is_some()
+        );
+        assert!(
+            kms_key("arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab")
+                .is_some()
+        );
+        assert!(kms_key("arn:aws:kms:eu-west-1:123456789012:alias/orders").is_none());
+        assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:alarms").is_some());
+        assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:alarms.fifo").is_none());
+    }
+
+    #[test]
+    fn ec2_ids() {
+        assert!(ec2_id("vpc-0123456789abcdef0", "vpc"));
+        assert!(ec2_id("sg-01234567", "sg"));
+        assert!(!ec2_id("sg-0123456789abcdef0", "vpc"));
+        assert!(!ec2_id("subnet-XYZ", "subnet"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The config file as written by users, before any check.
+//!
+//! These structs mirror the YAML one to one so that serde can reject unknown
+//! keys (listing the allowed ones) and schemars can publish the same shape as
+//! a JSON Schema for editors. They promise nothing beyond the YAML types:
+//! `validate` turns them into a `Stack` whose values are known to be good.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// One config file describes one CloudFormation stack: one rotation function
+/// and the databases whose secrets it rotates.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Stack name: lowercase letters, digits and dashes, starting with a letter
+    /// (at most 40 characters). Used in descriptions and the alarm topic name.
+    pub name: String,
+    /// Tags put on every resource that supports them (the function, its role,
+    /// log group, security groups, topic and key).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub network: RawNetwork,
+    #[serde(default)]
+    pub function: RawFunction,
+    pub code: RawCode,
+    pub notifications: RawNotifications,
+    /// The databases whose secrets this function rotates (at least one).
+    pub databases: Vec<RawDatabase>,
+}
+
+/// Where the function runs: it must reach the databases and Secrets Manager.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// The VPC of the databases, e.g. `vpc-0123456789abcdef0`.
+    pub vpc_id: String,
+    /// Private subnets for the function (and the endpoint, when created);
+    /// use at least two availability zones.
+    pub subnet_ids: Vec<String>,
+    /// The security group of the databases; the stack adds an ingress rule to it
+    /// from the function's security group on each database port.
+    pub database_security_group_id: String,
+    /// How the function reaches Secrets Manager from the private subnets.
+    pub secrets_manager_endpoint: RawEndpoint,
+}
+
+/// Give exactly one of `create: true` or `security_group_id`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Create a Secrets Manager interface endpoint (private DNS on) in the subnets.
+    #[serde(default)]
+    pub create: bool,
+    /// Security group of an existing Secrets Manager interface endpoint in the VPC;
+    /// the stack allows 443 from the function to it.
+    pub security_group_id: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "arm64")]
+    Arm64,
+    #[serde(rename = "x86_64")]
+    X86_64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// TLS with the certificate checked against the RDS CA bundle and the host name.
+    #[default]
+    VerifyFull,
+    /// Plaintext connections; only for databases that cannot do TLS.
+    Disabled,
+}
+
+/// Settings of the rotation function. Every key is optional.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawFunction {
+    /// `arm64` (default) or `x86_64`; must match the built binary.
+    pub architecture: Architecture,
+    /// Memory in MB, 128 to 10240 (default 256).
+    pub memory_mb: u32,
+    /// Timeout in seconds, 1 to 900 (default 60).
+    pub timeout_seconds: u32,
+    /// Days CloudWatch keeps the logs; one of the values CloudWatch accepts
+    /// (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+    /// 1827, 2192, 2557, 2922, 3288, 3653). Default 365.
+    pub log_retention_days: u32,
+    /// TLS to the databases: `verify-full` (default) or `disabled`.
+    pub tls: TlsMode,
+    pub password: RawPassword,
+    /// Longest MySQL user name the server accepts (16 for MySQL 5.6, 32 for
+    /// 5.7 and later, 80 for MariaDB); only set it to override the function's default.
+    pub mysql_max_user_length: Option<u32>,
+    /// ARN of an AWS Signer code signing config; when set, Lambda refuses unsigned code.
+    pub code_signing_config_arn: Option<String>,
+}
+
+impl Default for RawFunction {
+    fn default() -> Self {
+        RawFunction {
+            architecture: Architecture::Arm64,
+            memory_mb: 256,
+            timeout_seconds: 60,
+            log_retention_days: 365,
+            tls: TlsMode::VerifyFull,
+            password: RawPassword::default(),
+            mysql_max_user_length: None,
+            code_signing_config_arn: None,
+        }
+    }
+}
+
+/// How new passwords are generated (by the function, with a local CSPRNG).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPassword {
+    /// Length, 16 to 128 (default 32).
+    pub length: u32,
+    /// Characters never used (default `/@"'\` plus space, which RDS refuses
+    /// or which break connection strings).
+    pub exclude_characters: String,
+    pub exclude_numbers: bool,
+    pub exclude_punctuation: bool,
+    pub exclude_uppercase: bool,
+    pub exclude_lowercase: bool,
+    /// Use at least one character of each class not excluded (default true).
+    pub require_each_included_type: bool,
+}
+
+impl Default for RawPassword {
+    fn default() -> Self {
+        RawPassword {
+            length: 32,
+            exclude_characters: "/@\"'\\ ".to_owned(),
+            exclude_numbers: false,
+            exclude_punctuation: false,
+            exclude_uppercase: false,
+            exclude_lowercase: false,
+            require_each_included_type: true,
+        }
+    }
+}
+
+/// Where the deployment packages come from.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCode {
+    /// The function zip (the `bootstrap` binary).
+    pub function: RawArtifact,
+    /// The layer zip (holds `rds-ca/global-bundle.pem`).
+    pub layer: RawArtifact,
+}
+
+/// Give either `path` or `s3_bucket` and `s3_key`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawArtifact {
+    /// Local zip, relative to the rendered template's directory; upload it with
+    /// `aws cloudformation package` before deploying.
+    pub path: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_key: Option<String>,
+    /// Optional, pins the object version of a versioned bucket.
+    pub s3_object_version: Option<String>,
+}
+
+/// Where alarms go. Give exactly one of `create_topic: true` or `topic_arn`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifications {
+    /// Create an SNS topic, encrypted with a new customer managed KMS key that
+    /// CloudWatch and EventBridge may use. Subscribe to it after deploying.
+    #[serde(default)]
+    pub create_topic: bool,
+    /// An existing SNS topic; its policy (and key policy, if encrypted) must let
+    /// `events.amazonaws.com` and `cloudwatch.amazonaws.com` publish.
+    pub topic_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    Postgres,
+    AuroraPostgresql,
+    Mysql,
+    AuroraMysql,
+    Mariadb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The user changes its own password; connections may fail briefly while
+    /// the new password is set.
+    SingleUser,
+    /// Two users take turns, created and updated with the master secret;
+    /// the current password always works.
+    AlternatingUsers,
+}
+
+/// One database secret to rotate.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// Short name, lowercase letters, digits and dashes; names the resources
+    /// of this database (`orders` -> `OrdersRotationSchedule`). Never reuse it.
+    pub name: String,
+    /// Full ARN of the secret, ending in `-` and six random characters.
+    pub secret_arn: String,
+    pub engine: Engine,
+    /// Defaults to 5432 for PostgreSQL engines and 3306 for MySQL and MariaDB.
+    pub port: Option<u16>,
+    pub strategy: Strategy,
+    /// Full ARN of the secret that can create and alter users; required with
+    /// `alternating-users`, refused with `single-user`.
+    pub master_secret_arn: Option<String>,
+    /// Customer managed KMS key of the secret (key ARN, not an alias); omit for
+    /// the AWS managed key.
+    pub kms_key_arn: Option<String>,
+    /// Customer managed KMS key of the master secret.
+    pub master_kms_key_arn: Option<String>,
+    pub schedule: RawSchedule,
+}
+
+/// When Secrets Manager rotates the secret.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// `rate(N days)`, `rate(N hours)` (at least 4) or a six-field
+    /// `cron(minutes hours day-of-month month day-of-week year)`, in UTC.
+    pub expression: String,
+    /// Rotation window such as `3h` (1h to 24h); it must end before the next
+    /// window and the end of the UTC day. Default: Secrets Manager's.
+    pub duration: Option<String>,
+    /// Rotate as soon as the schedule is deployed or changed (default false).
+    #[serde(default)]
+    pub rotate_immediately: bool,
+}

@@ -1,0 +1,285 @@
+//! The validated stack: what the template renders, and nothing else.
+//!
+//! Every value here has passed `validate`, so the template never checks
+//! anything; it only lays values out. Derived facts (the ports to open, the
+//! keys and master secrets to grant, the pinned strategy) are computed once
+//! here, in config order, so adding a database appends lines instead of
+//! moving them.
+
+pub use crate::config::{Architecture, Engine, Strategy, TlsMode};
+
+/// Path of the CA bundle inside the driver layer, as the function sees it.
+pub const CA_BUNDLE_PATH: &str = "/opt/rds-ca/global-bundle.pem";
+
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    /// The config path as given on the command line, for the header comment.
+    pub source: String,
+    /// Sorted by key.
+    pub tags: Vec<(String, String)>,
+    pub network: Network,
+    pub function: Function,
+    pub code: Artifact,
+    pub layer: Artifact,
+    pub notifications: Notifications,
+    pub databases: Vec<Database>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub database_security_group_id: String,
+    pub endpoint: Endpoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The stack creates the interface endpoint and its security group.
+    Create,
+    /// An endpoint exists; this is its security group.
+    Existing { security_group_id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub architecture: Architecture,
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub log_retention_days: u32,
+    pub tls: TlsMode,
+    pub password: Password,
+    pub mysql_max_user_length: Option<u32>,
+    pub code_signing_config_arn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Password {
+    pub length: u32,
+    pub exclude_characters: String,
+    pub exclude_numbers: bool,
+    pub exclude_punctuation: bool,
+    pub exclude_uppercase: bool,
+    pub exclude_lowercase: bool,
+    pub require_each_included_type: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Artifact {
+    /// A local zip that `aws cloudformation package` uploads.
+    Local(String),
+    S3 {
+        bucket: String,
+        key: String,
+        version: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notifications {
+    CreateTopic,
+    Topic(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub name: String,
+    /// PascalCase of `name`, the prefix of this database's logical IDs.
+    pub logical_id: String,
+    pub secret_arn: String,
+    pub engine: Engine,
+    pub port: u16,
+    pub strategy: Strategy,
+    pub master_secret_arn: Option<String>,
+    pub kms_key_arn: Option<String>,
+    pub master_kms_key_arn: Option<String>,
+    pub schedule_expression: String,
+    pub duration: Option<String>,
+    pub rotate_immediately: bool,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::AuroraPostgresql => "aurora-postgresql",
+            Engine::Mysql => "mysql",
+            Engine::AuroraMysql => "aurora-mysql",
+            Engine::Mariadb => "mariadb",
+        }
+    }
+
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Engine::Postgres | Engine::AuroraPostgresql)
+    }
+
+    pub fn default_port(self) -> u16 {
+        if self.is_postgres() { 5432 } else { 3306 }
+    }
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::SingleUser => "single-user",
+            Strategy::AlternatingUsers => "alternating-users",
+        }
+    }
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Arm64 => "arm64",
+            Architecture::X86_64 => "x86_64",
+        }
+    }
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::VerifyFull => "verify-full",
+            TlsMode::Disabled => "disabled",
+        }
+    }
+}
+
+/// A database port and the engines that use it, for security group rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub number: u16,
+    /// Names of the databases on this port, for the rule's description.
+    pub databases: Vec<String>,
+}
+
+impl Stack {
+    /// Distinct database ports, ascending.
+    pub fn ports(&self) -> Vec<Port> {
+        let mut ports: Vec<Port> = Vec::new();
+        for db in &self.databases {
+            match ports.iter_mut().find(|p| p.number == db.port) {
+                Some(p) => p.databases.push(db.name.clone()),
+                None => ports.push(Port {
+                    number: db.port,
+                    databases: vec![db.name.clone()],
+                }),
+            }
+        }
+        ports.sort_by_key(|p| p.number);
+        ports
+    }
+
+    /// `ROTATION_STRATEGY`: pinned when all databases agree, else `auto`.
+    pub fn rotation_strategy(&self) -> &'static str {
+        let first = self.databases[0].strategy;
+        if self.databases.iter().all(|d| d.strategy == first) {
+            first.as_str()
+        } else {
+            "auto"
+        }
+    }
+
+    /// Master secret ARNs, first use first, without repeats.
+    pub fn master_secrets(&self) -> Vec<&str> {
+        dedup(
+            self.databases
+                .iter()
+                .filter_map(|d| d.master_secret_arn.as_deref()),
+        )
+    }
+
+    /// KMS key ARNs of secrets and master secrets, first use first, without repeats.
+    pub fn kms_keys(&self) -> Vec<&str> {
+        dedup(self.databases.iter().flat_map(|d| {
+            d.kms_key_arn
+                .as_deref()
+                .into_iter()
+                .chain(d.master_kms_key_arn.as_deref())
+        }))
+    }
+
+    /// Reserved concurrency: one rotation per database at the same time.
+    pub fn reserved_concurrency(&self) -> usize {
+        self.databases.len()
+    }
+
+    pub fn create_endpoint(&self) -> bool {
+        self.network.endpoint == Endpoint::Create
+    }
+
+    pub fn existing_endpoint_security_group(&self) -> Option<&str> {
+        match &self.network.endpoint {
+            Endpoint::Existing { security_group_id } => Some(security_group_id),
+            Endpoint::Create => None,
+        }
+    }
+
+    pub fn create_topic(&self) -> bool {
+        self.notifications == Notifications::CreateTopic
+    }
+
+    pub fn topic_arn(&self) -> Option<&str> {
+        match &self.notifications {
+            Notifications::Topic(arn) => Some(arn),
+            Notifications::CreateTopic => None,
+        }
+    }
+
+    pub fn any_local_artifact(&self) -> bool {
+        matches!(self.code, Artifact::Local(_)) || matches!(self.layer, Artifact::Local(_))
+    }
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// `orders-eu-2` -> `OrdersEu2`.
+pub fn pascal_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+impl Artifact {
+    /// The local path, when the zip is packaged from disk.
+    pub fn local(&self) -> Option<&str> {
+        match self {
+            Artifact::Local(p) => Some(p),
+            Artifact::S3 { .. } => None,
+        }
+    }
+
+    /// Bucket, key and optional version, when the zip is already in S3.
+    pub fn s3(&self) -> Option<(&str, &str, Option<&str>)> {
+        match self {
+            Artifact::S3 {
+                bucket,
+                key,
+                version,
+            } => Some((bucket, key, version.as_deref())),
+            Artifact::Local(_) => None,
+        }
+    }
+}
+
+impl Stack {
+    /// `DB_CA_BUNDLE`: where the driver layer puts the RDS CA bundle.
+    pub fn ca_bundle_path(&self) -> &'static str {
+        CA_BUNDLE_PATH
+    }
+}

@@ -1,0 +1,598 @@
+//! From config text to a `Stack` that is known to deploy.
+//!
+//! Parsing (serde, with `deny_unknown_fields`) catches unknown keys and wrong
+//! types; the checks here catch what types cannot: malformed ARNs and ids,
+//! ports that do not fit the engine, schedules Secrets Manager refuses,
+//! duplicate databases, strategies without the secret they need. Each mistake
+//! becomes a `Diagnostic` with the line to edit and the fix, and all mistakes
+//! of a file are reported together so one run shows everything to correct.
+
+use std::collections::HashSet;
+
+use crate::arn;
+use crate::config::{RawArtifact, RawConfig, RawDatabase, Strategy};
+use crate::error::{Diagnostic, Diagnostics, Error, Result};
+use crate::locate::Locator;
+use crate::model::{
+    Artifact, Database, Endpoint, Function, Network, Notifications, Password, Stack, pascal_case,
+};
+use crate::schedule;
+
+/// Retention values CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// Parses and validates `source`, read from `file` (used in messages and in
+/// the header of the rendered template).
+pub fn load(source: &str, file: &str) -> Result<Stack> {
+    let raw: RawConfig = serde_yaml_ng::from_str(source).map_err(|e| Error::Config {
+        diagnostics: Diagnostics {
+            file: file.to_owned(),
+            items: vec![parse_diagnostic(&e)],
+        },
+    })?;
+    let mut v = Validator {
+        locator: Locator::new(source),
+        items: Vec::new(),
+    };
+    let stack = v.stack(raw, file);
+    if v.items.is_empty() {
+        Ok(stack)
+    } else {
+        Err(Error::Config {
+            diagnostics: Diagnostics {
+                file: file.to_owned(),
+                items: v.items,
+            },
+        })
+    }
+}
+
+/// Turns a serde error into a diagnostic, keeping its line and adding a fix.
+fn parse_diagnostic(e: &serde_yaml_ng::Error) -> Diagnostic {
+    let line = e.location().map_or(1, |l| l.line());
+    let text = e.to_string();
+    // serde_yaml_ng appends " at line L column C"; the diagnostic has its own line.
+    let problem = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text.clone(),
+    };
+    let expected = problem
+        .split_once("expected one of ")
+        .or_else(|| problem.split_once("expected "))
+        .map(|(_, rest)| rest.to_owned());
+    let fix = if problem.contains("unknown field") {
+        match expected {
+            Some(_) => "remove the key, or correct its spelling to one of the allowed keys listed"
+                .to_owned(),
+            None => "remove the key: this mapping takes no keys".to_owned(),
+        }
+    } else if problem.contains("unknown variant") {
+        format!(
+            "use one of: {}",
+            expected.unwrap_or_else(|| "the documented values".to_owned())
+        )
+    } else if let Some(rest) = problem.split_once("missing field ") {
+        format!("add the key {}", rest.1)
+    } else if problem.contains("invalid type") || problem.contains("invalid value") {
+        format!(
+            "write a value of the expected type{}",
+            expected.map(|x| format!(" ({x})")).unwrap_or_default()
+        )
+    } else {
+        "correct the YAML syntax on that line".to_owned()
+    };
+    Diagnostic {
+        line,
+        path: String::new(),
+        problem,
+        fix,
+    }
+}
+
+struct Validator {
+    locator: Locator,
+    items: Vec<Diagnostic>,
+}
+
+fn is_name(s: &str, max: usize) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b[0].is_ascii_lowercase()
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+impl Validator {
+    fn err(&mut self, path: &str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.items.push(Diagnostic {
+            line: self.locator.line(path),
+            path: path.to_owned(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn ec2_id(&mut self, path: &str, id: &str, prefix: &str, what: &str) {
+        if !arn::ec2_id(id, prefix) {
+            self.err(
+                path,
+                format!("`{id}` is not a {what} id"),
+                format!(
+                    "write the id as shown by the EC2 console, e.g. `{prefix}-0123456789abcdef0`"
+                ),
+            );
+        }
+    }
+
+    fn stack(&mut self, raw: RawConfig, file: &str) -> Stack {
+        if !is_name(&raw.name, 40) {
+            self.err(
+                "name",
+                format!("stack name `{}` is not a valid name", raw.name),
+                "use 1 to 40 lowercase letters, digits and single dashes, starting with a letter, e.g. `orders-rotation`",
+            );
+        }
+        for (k, v) in &raw.tags {
+            let path = format!("tags.{k}");
+            if k.is_empty() || k.chars().count() > 128 || k.to_ascii_lowercase().starts_with("aws:")
+            {
+                self.err(
+                    &path,
+                    format!("tag key `{k}` is not allowed"),
+                    "use a key of 1 to 128 characters that does not start with `aws:`",
+                );
+            }
+            if v.chars().count() > 256 {
+                self.err(
+                    &path,
+                    "tag value is longer than 256 characters",
+                    "shorten the value",
+                );
+            }
+        }
+        let network = self.network(&raw);
+        let function = self.function(&raw);
+        let code = self.artifact("code.function", &raw.code.function);
+        let layer = self.artifact("code.layer", &raw.code.layer);
+        let notifications = self.notifications(&raw);
+        let databases = self.databases(&raw.databases);
+        Stack {
+            name: raw.name,
+            source: file.to_owned(),
+            tags: raw.tags.into_iter().collect(),
+            network,
+            function,
+            code,
+            layer,
+            notifications,
+            databases,
+        }
+    }
+
+    fn network(&mut self, raw: &RawConfig) -> Network {
+        let n = &raw.network;
+        self.ec2_id("network.vpc_id", &n.vpc_id, "vpc", "VPC");
+        if n.subnet_ids.is_empty() {
+            self.err(
+                "network.subnet_ids",
+                "no subnets",
+                "list the private subnets of the VPC that route to the databases, in at least two availability zones",
+            );
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in n.subnet_ids.iter().enumerate() {
+            let path = format!("network.subnet_ids[{i}]");
+            self.ec2_id(&path, s, "subnet", "subnet");
+            if !seen.insert(s) {
+                self.err(
+                    &path,
+                    format!("subnet `{s}` is listed twice"),
+                    "remove the duplicate",
+                );
+            }
+        }
+        self.ec2_id(
+            "network.database_security_group_id",
+            &n.database_security_group_id,
+            "sg",
+            "security group",
+        );
+        let e = &n.secrets_manager_endpoint;
+        let endpoint = match (&e.create, &e.security_group_id) {
+            (true, None) => Endpoint::Create,
+            (false, Some(sg)) => {
+                self.ec2_id(
+                    "network.secrets_manager_endpoint.security_group_id",
+                    sg,
+                    "sg",
+                    "security group",
+                );
+                Endpoint::Existing {
+                    security_group_id: sg.clone(),
+                }
+            }
+            (true, Some(_)) => {
+                self.err(
+                    "network.secrets_manager_endpoint",
+                    "both `create: true` and `security_group_id` are set",
+                    "keep `create: true` to create an endpoint, or `security_group_id` to use the existing one, not both",
+                );
+                Endpoint::Create
+            }
+            (false, None) => {
+                self.err(
+                    "network.secrets_manager_endpoint",
+                    "no Secrets Manager endpoint: the function in private subnets could not reach Secrets Manager",
+                    "set `create: true`, or `security_group_id` of the existing Secrets Manager interface endpoint",
+                );
+                Endpoint::Create
+            }
+        };
+        Network {
+            vpc_id: n.vpc_id.clone(),
+            subnet_ids: n.subnet_ids.clone(),
+            database_security_group_id: n.database_security_group_id.clone(),
+            endpoint,
+        }
+    }
+
+    fn function(&mut self, raw: &RawConfig) -> Function {
+        let f = &raw.function;
+        if !(128..=10240).contains(&f.memory_mb) {
+            self.err(
+                "function.memory_mb",
+                format!("memory {} MB is outside what Lambda accepts", f.memory_mb),
+                "use 128 to 10240 (256 is plenty for rotation)",
+            );
+        }
+        if !(1..=900).contains(&f.timeout_seconds) {
+            self.err(
+                "function.timeout_seconds",
+                format!(
+                    "timeout {} s is outside what Lambda accepts",
+                    f.timeout_seconds
+                ),
+                "use 1 to 900 seconds (60 leaves room for slow database connections)",
+            );
+        }
+        if !LOG_RETENTION_DAYS.contains(&f.log_retention_days) {
+            let nearest = LOG_RETENTION_DAYS
+                .iter()
+                .min_by_key(|d| d.abs_diff(f.log_retention_days))
+                .copied()
+                .unwrap_or(365);
+            self.err(
+                "function.log_retention_days",
+                format!(
+                    "CloudWatch Logs does not accept a retention of {} days",
+                    f.log_retention_days
+                ),
+                format!("use one of {LOG_RETENTION_DAYS:?}, e.g. {nearest}"),
+            );
+        }
+        let p = &f.password;
+        if !(16..=128).contains(&p.length) {
+            self.err(
+                "function.password.length",
+                format!("password length {} is outside 16 to 128", p.length),
+                "use 16 to 128 characters (32 is the default)",
+            );
+        }
+        if p.exclude_numbers && p.exclude_punctuation && p.exclude_uppercase && p.exclude_lowercase
+        {
+            self.err(
+                "function.password",
+                "every character class is excluded, so no password can be generated",
+                "set at least one of `exclude_numbers`, `exclude_punctuation`, `exclude_uppercase`, `exclude_lowercase` to false",
+            );
+        }
+        if !p
+            .exclude_characters
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control())
+        {
+            self.err(
+                "function.password.exclude_characters",
+                "`exclude_characters` has non-ASCII or control characters, which passwords never contain",
+                "list only printable ASCII characters",
+            );
+        }
+        if let Some(n) = f.mysql_max_user_length
+            && !(16..=80).contains(&n)
+        {
+            self.err(
+                "function.mysql_max_user_length",
+                format!("MySQL user names cannot be limited to {n} characters"),
+                "use 16 (MySQL 5.6), 32 (MySQL 5.7 and later) or 80 (MariaDB), or remove the key",
+            );
+        }
+        if let Some(a) = &f.code_signing_config_arn
+            && arn::code_signing_config(a).is_none()
+        {
+            self.err(
+                "function.code_signing_config_arn",
+                format!("`{a}` is not a Lambda code signing config ARN"),
+                "write `arn:aws:lambda:REGION:ACCOUNT:code-signing-config:csc-...` (see `aws lambda list-code-signing-configs`)",
+            );
+        }
+        Function {
+            architecture: f.architecture,
+            memory_mb: f.memory_mb,
+            timeout_seconds: f.timeout_seconds,
+            log_retention_days: f.log_retention_days,
+            tls: f.tls,
+            password: Password {
+                length: p.length,
+                exclude_characters: p.exclude_characters.clone(),
+                exclude_numbers: p.exclude_numbers,
+                exclude_punctuation: p.exclude_punctuation,
+                exclude_uppercase: p.exclude_uppercase,
+                exclude_lowercase: p.exclude_lowercase,
+                require_each_included_type: p.require_each_included_type,
+            },
+            mysql_max_user_length: f.mysql_max_user_length,
+            code_signing_config_arn: f.code_signing_config_arn.clone(),
+        }
+    }
+
+    fn artifact(&mut self, path: &str, a: &RawArtifact) -> Artifact {
+        let fix = "give either `path` (a local zip for `aws cloudformation package`) or `s3_bucket` and `s3_key`";
+        match (&a.path, &a.s3_bucket, &a.s3_key) {
+            (Some(p), None, None) if a.s3_object_version.is_none() => {
+                if p.trim().is_empty() || p.chars().any(char::is_control) {
+                    self.err(
+                        &format!("{path}.path"),
+                        "the path is empty or has control characters",
+                        "write the path of the zip, relative to the rendered template",
+                    );
+                }
+                Artifact::Local(p.clone())
+            }
+            (None, Some(bucket), Some(key)) => {
+                let bucket_ok = (3..=63).contains(&bucket.len())
+                    && bucket.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                    });
+                if !bucket_ok {
+                    self.err(
+                        &format!("{path}.s3_bucket"),
+                        format!("`{bucket}` is not an S3 bucket name"),
+                        "write the bucket name only (3 to 63 lowercase letters, digits, dots, dashes), not an `s3://` URL",
+                    );
+                }
+                if key.is_empty() || key.chars().any(char::is_control) {
+                    self.err(
+                        &format!("{path}.s3_key"),
+                        "the S3 key is empty or has control characters",
+                        "write the object key, e.g. `rotation/bootstrap.zip`",
+                    );
+                }
+                Artifact::S3 {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version: a.s3_object_version.clone(),
+                }
+            }
+            _ => {
+                self.err(
+                    path,
+                    "the source of the zip is ambiguous or incomplete",
+                    fix,
+                );
+                Artifact::Local(String::new())
+            }
+        }
+    }
+
+    fn notifications(&mut self, raw: &RawConfig) -> Notifications {
+        let n = &raw.notifications;
+        match (n.create_topic, &n.topic_arn) {
+            (true, None) => Notifications::CreateTopic,
+            (false, Some(a)) => {
+                if arn::sns_topic(a).is_none() {
+                    self.err(
+                        "notifications.topic_arn",
+                        format!("`{a}` is not the ARN of a standard SNS topic"),
+                        "write `arn:aws:sns:REGION:ACCOUNT:TOPIC` (FIFO topics cannot receive alarms)",
+                    );
+                }
+                Notifications::Topic(a.clone())
+            }
+            (true, Some(_)) => {
+                self.err(
+                    "notifications",
+                    "both `create_topic: true` and `topic_arn` are set",
+                    "keep one: `create_topic: true` or the `topic_arn` of an existing topic",
+                );
+                Notifications::CreateTopic
+            }
+            (false, None) => {
+                self.err(
+                    "notifications",
+                    "alarms have nowhere to go",
+                    "set `create_topic: true`, or `topic_arn` of an existing SNS topic",
+                );
+                Notifications::CreateTopic
+            }
+        }
+    }
+
+    fn secret_arn(&mut self, path: &str, value: &str) {
+        if arn::secret(value).is_none() {
+            self.err(
+                path,
+                format!("`{value}` is not a full Secrets Manager secret ARN"),
+                "write `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX` with the 6-character suffix, as printed by `aws secretsmanager describe-secret --secret-id NAME --query ARN`",
+            );
+        }
+    }
+
+    fn kms_arn(&mut self, path: &str, value: &str) {
+        if arn::kms_key(value).is_none() {
+            self.err(
+                path,
+                format!("`{value}` is not a KMS key ARN"),
+                "write `arn:aws:kms:REGION:ACCOUNT:key/KEY-ID`, not an alias (see `aws kms describe-key --key-id alias/NAME --query KeyMetadata.Arn`)",
+            );
+        }
+    }
+
+    fn databases(&mut self, raw: &[RawDatabase]) -> Vec<Database> {
+        if raw.is_empty() {
+            self.err(
+                "databases",
+                "no databases: the stack would rotate nothing",
+                "list at least one database with `name`, `secret_arn`, `engine`, `strategy` and `schedule`",
+            );
+        }
+        let mut names: Vec<(String, String)> = Vec::new();
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        let mut region: Option<(String, String)> = None;
+        let mut out = Vec::new();
+        for (i, d) in raw.iter().enumerate() {
+            let at = |key: &str| format!("databases[{i}].{key}");
+            let logical_id = pascal_case(&d.name);
+            if !is_name(&d.name, 32) {
+                self.err(
+                    &at("name"),
+                    format!("database name `{}` cannot name resources", d.name),
+                    "use 1 to 32 lowercase letters, digits and single dashes, starting with a letter, e.g. `orders`",
+                );
+            } else if let Some((other, _)) = names
+                .iter()
+                .find(|(n, id)| *n == d.name || *id == logical_id)
+            {
+                self.err(
+                    &at("name"),
+                    format!(
+                        "database name `{}` clashes with `{other}` (logical ID `{logical_id}`)",
+                        d.name
+                    ),
+                    "give each database a distinct name; names become CloudFormation logical IDs",
+                );
+            } else {
+                names.push((d.name.clone(), logical_id.clone()));
+            }
+
+            self.secret_arn(&at("secret_arn"), &d.secret_arn);
+            if let Some((other, _)) = secrets.iter().find(|(_, s)| *s == d.secret_arn) {
+                self.err(
+                    &at("secret_arn"),
+                    format!("the secret is already rotated by database `{other}`"),
+                    "remove one of the two entries: a secret can have only one rotation schedule",
+                );
+            } else {
+                secrets.push((d.name.clone(), d.secret_arn.clone()));
+            }
+            if let Some(a) = arn::secret(&d.secret_arn) {
+                let here = (a.partition.to_owned(), a.region.to_owned());
+                match &region {
+                    None => region = Some(here),
+                    Some(first) if *first != here => self.err(
+                        &at("secret_arn"),
+                        format!("the secret is in region `{}`, the first database's secret in `{}`", here.1, first.1),
+                        "a stack lives in one region: put databases of another region in their own config",
+                    ),
+                    Some(_) => {}
+                }
+            }
+
+            let port = d.port.unwrap_or_else(|| d.engine.default_port());
+            let other_default = if d.engine.is_postgres() { 3306 } else { 5432 };
+            if port == 0 {
+                self.err(
+                    &at("port"),
+                    "port 0 is not a port",
+                    format!("use {} or remove the key", d.engine.default_port()),
+                );
+            } else if port == other_default {
+                self.err(
+                    &at("port"),
+                    format!(
+                        "port {port} is the {} port, but the engine is `{}`",
+                        if d.engine.is_postgres() {
+                            "MySQL"
+                        } else {
+                            "PostgreSQL"
+                        },
+                        d.engine.as_str()
+                    ),
+                    format!(
+                        "use port {} for `{}` (or remove `port`), or correct the engine",
+                        d.engine.default_port(),
+                        d.engine.as_str()
+                    ),
+                );
+            }
+
+            match (d.strategy, &d.master_secret_arn) {
+                (Strategy::AlternatingUsers, None) => self.err(
+                    &at("strategy"),
+                    "`alternating-users` needs a master secret to create and update the second user",
+                    "add `master_secret_arn` with the ARN of a secret whose user may create users and grant privileges, or use `single-user`",
+                ),
+                (Strategy::SingleUser, Some(_)) => self.err(
+                    &at("master_secret_arn"),
+                    "`master_secret_arn` is set but `single-user` never uses it, and the function would be allowed to read it",
+                    "remove `master_secret_arn`, or set `strategy: alternating-users`",
+                ),
+                (_, Some(m)) => {
+                    self.secret_arn(&at("master_secret_arn"), m);
+                    if *m == d.secret_arn {
+                        self.err(
+                            &at("master_secret_arn"),
+                            "the master secret is the secret being rotated",
+                            "point `master_secret_arn` at the separate secret of the admin user",
+                        );
+                    }
+                }
+                (_, None) => {}
+            }
+            if let Some(k) = &d.kms_key_arn {
+                self.kms_arn(&at("kms_key_arn"), k);
+            }
+            if let Some(k) = &d.master_kms_key_arn {
+                self.kms_arn(&at("master_kms_key_arn"), k);
+                if d.master_secret_arn.is_none() {
+                    self.err(
+                        &at("master_kms_key_arn"),
+                        "`master_kms_key_arn` is set without a master secret",
+                        "remove `master_kms_key_arn`, or add `master_secret_arn` with `strategy: alternating-users`",
+                    );
+                }
+            }
+
+            let s = &d.schedule;
+            if let Err(r) = schedule::check(&s.expression, s.duration.as_deref()) {
+                let key = if r.in_duration {
+                    "schedule.duration"
+                } else {
+                    "schedule.expression"
+                };
+                self.err(&at(key), r.problem, r.fix);
+            }
+
+            out.push(Database {
+                name: d.name.clone(),
+                logical_id,
+                secret_arn: d.secret_arn.clone(),
+                engine: d.engine,
+                port,
+                strategy: d.strategy,
+                master_secret_arn: d.master_secret_arn.clone(),
+                kms_key_arn: d.kms_key_arn.clone(),
+                master_kms_key_arn: d.master_kms_key_arn.clone(),
+                schedule_expression: s.expression.trim().to_owned(),
+                duration: s.duration.clone(),
+                rotate_immediately: s.rotate_immediately,
+            });
+        }
+        out
+    }
+}

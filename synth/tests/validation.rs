@@ -1,0 +1,375 @@
+//! One test per kind of config mistake: each must name the file, the line to
+//! edit and the fix.
+
+const BASE: &str = r#"name: app-rotation
+tags:
+  team: web
+network:
+  vpc_id: vpc-0123456789abcdef0
+  subnet_ids: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]
+  database_security_group_id: sg-0123456789abcdef0
+  secrets_manager_endpoint:
+    create: true
+code:
+  function:
+    path: ../dist/bootstrap.zip
+  layer:
+    path: ../dist/rds-ca-layer.zip
+notifications:
+  create_topic: true
+databases:
+  - name: orders
+    secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-AbCdEf
+    engine: postgres
+    strategy: single-user
+    schedule:
+      expression: rate(30 days)
+      duration: 3h
+"#;
+
+const SECOND: &str = r#"  - name: billing
+    secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-GhIjKl
+    engine: mysql
+    strategy: single-user
+    schedule:
+      expression: rate(30 days)
+"#;
+
+/// The error message for `source`, which must not validate.
+fn error(source: &str) -> String {
+    match synth::render_config(source, "configs/app.yaml") {
+        Ok(_) => panic!("config was accepted:\n{source}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// 1-based line of the first line of `source` containing `needle`.
+fn line_of(source: &str, needle: &str) -> usize {
+    source
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("`{needle}` not in source"))
+        + 1
+}
+
+/// Asserts that `message` reports `file:line` and contains every `part`.
+fn assert_reports(message: &str, line: usize, parts: &[&str]) {
+    let at = format!("configs/app.yaml:{line}:");
+    assert!(message.contains(&at), "expected `{at}` in:\n{message}");
+    assert!(message.contains("fix:"), "no fix in:\n{message}");
+    for part in parts {
+        assert!(message.contains(part), "expected `{part}` in:\n{message}");
+    }
+}
+
+fn with(old: &str, new: &str) -> String {
+    assert!(BASE.contains(old), "`{old}` not in BASE");
+    BASE.replacen(old, new, 1)
+}
+
+#[test]
+fn base_config_is_valid() {
+    synth::render_config(BASE, "configs/app.yaml").unwrap();
+    synth::render_config(&format!("{BASE}{SECOND}"), "configs/app.yaml").unwrap();
+}
+
+#[test]
+fn unknown_key_lists_allowed_keys() {
+    let src = with(
+        "    engine: postgres\n",
+        "    engine: postgres\n    prot: 5432\n",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "prot: 5432"),
+        &["unknown field `prot`", "`port`", "`secret_arn`"],
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let src = format!("{BASE}region: eu-west-1\n");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "region:"),
+        &["unknown field `region`", "`databases`"],
+    );
+}
+
+#[test]
+fn unknown_engine_lists_engines() {
+    let src = with("engine: postgres", "engine: oracle");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "engine: oracle"),
+        &["oracle", "aurora-postgresql", "mariadb"],
+    );
+}
+
+#[test]
+fn missing_key_says_which() {
+    let src = with("    strategy: single-user\n", "");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "- name: orders"),
+        &["missing field `strategy`", "add the key"],
+    );
+}
+
+#[test]
+fn yaml_syntax_error_has_line() {
+    let src = with("  team: web\n", "  team: [web\n");
+    let msg = error(&src);
+    assert!(msg.contains("configs/app.yaml:"), "{msg}");
+}
+
+#[test]
+fn secret_arn_without_suffix() {
+    let src = with("secret:orders-AbCdEf", "secret:orders");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "secret:orders"),
+        &[
+            "not a full Secrets Manager secret ARN",
+            "6-character suffix",
+        ],
+    );
+}
+
+#[test]
+fn kms_alias_instead_of_key() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: single-user\n    kms_key_arn: arn:aws:kms:eu-west-1:123456789012:alias/orders\n",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "kms_key_arn"),
+        &["not a KMS key ARN", "not an alias"],
+    );
+}
+
+#[test]
+fn malformed_sns_topic_arn() {
+    let src = with(
+        "  create_topic: true",
+        "  topic_arn: arn:aws:sns:eu-west-1:123456789012:alarms.fifo",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "topic_arn"),
+        &["not the ARN of a standard SNS topic", "arn:aws:sns:"],
+    );
+}
+
+#[test]
+fn engine_port_mismatch_names_the_right_port() {
+    let src = format!(
+        "{BASE}{}",
+        SECOND.replace("engine: mysql\n", "engine: mysql\n    port: 5432\n")
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "port: 5432"),
+        &["PostgreSQL port", "use port 3306"],
+    );
+}
+
+#[test]
+fn cron_with_five_fields() {
+    let src = with("rate(30 days)", "cron(0 4 * * *)");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "cron("),
+        &["5 fields, not 6", "cron(0 4 ? * SUN *)"],
+    );
+}
+
+#[test]
+fn cron_without_question_mark() {
+    let src = with("rate(30 days)", "cron(0 4 * * MON *)");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "cron("),
+        &["exactly one of day-of-month"],
+    );
+}
+
+#[test]
+fn schedule_more_often_than_four_hours() {
+    let src = with("rate(30 days)", "rate(2 hours)");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "rate(2 hours)"),
+        &["more often than every 4 hours", "rate(4 hours)"],
+    );
+}
+
+#[test]
+fn duration_longer_than_interval() {
+    let src = with("rate(30 days)", "rate(6 hours)").replace("duration: 3h", "duration: 8h");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "duration: 8h"),
+        &["longer than the 6 hours", "at most `6h`"],
+    );
+}
+
+#[test]
+fn duration_past_the_utc_day() {
+    let src = with("rate(30 days)", "cron(0 22 ? * SUN *)");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "duration: 3h"),
+        &["next UTC day", "at most `2h`"],
+    );
+}
+
+#[test]
+fn duplicate_secret_arn() {
+    let dup = SECOND.replace("secret:billing-GhIjKl", "secret:orders-AbCdEf");
+    let src = format!("{BASE}{dup}");
+    let msg = error(&src);
+    let line = src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("secret:orders-AbCdEf"))
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert_reports(
+        &msg,
+        line,
+        &[
+            "already rotated by database `orders`",
+            "only one rotation schedule",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_database_name() {
+    let src = format!("{BASE}{}", SECOND.replace("name: billing", "name: orders"));
+    let msg = error(&src);
+    let line = src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("name: orders"))
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert_reports(&msg, line, &["clashes with `orders`", "distinct name"]);
+}
+
+#[test]
+fn alternating_users_without_master_secret() {
+    let src = with("strategy: single-user", "strategy: alternating-users");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "strategy: alternating-users"),
+        &["needs a master secret", "add `master_secret_arn`"],
+    );
+}
+
+#[test]
+fn master_secret_with_single_user() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: single-user\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin-AbCdEf\n",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "master_secret_arn"),
+        &["`single-user` never uses it", "remove `master_secret_arn`"],
+    );
+}
+
+#[test]
+fn no_databases() {
+    let start = BASE.find("  - name: orders").unwrap();
+    let src = format!("{}[]\n", &BASE[..start].trim_end_matches('\n'));
+    let src = src.replace("databases:[]", "databases: []");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "databases:"),
+        &["no databases", "at least one database"],
+    );
+}
+
+#[test]
+fn log_retention_cloudwatch_refuses() {
+    let src = with(
+        "notifications:",
+        "function:\n  log_retention_days: 100\nnotifications:",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "log_retention_days"),
+        &["retention of 100 days", "e.g. 90"],
+    );
+}
+
+#[test]
+fn endpoint_neither_created_nor_given() {
+    let src = with("    create: true\n", "    create: false\n");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "secrets_manager_endpoint"),
+        &["no Secrets Manager endpoint", "`security_group_id`"],
+    );
+}
+
+#[test]
+fn wrong_kind_of_ec2_id() {
+    let src = with(
+        "database_security_group_id: sg-0123456789abcdef0",
+        "database_security_group_id: vpc-0123456789abcdef0",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "database_security_group_id"),
+        &["not a security group id", "sg-0123456789abcdef0"],
+    );
+}
+
+#[test]
+fn secrets_in_two_regions() {
+    let src = format!("{BASE}{}", SECOND.replace("eu-west-1", "us-east-1"));
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "us-east-1"),
+        &["region `us-east-1`", "one region"],
+    );
+}
+
+#[test]
+fn all_problems_reported_at_once() {
+    let src =
+        with("rate(30 days)", "rate(1 hours)").replace("secret:orders-AbCdEf", "secret:orders");
+    let msg = error(&src);
+    assert!(msg.starts_with("invalid config (2 problems)"), "{msg}");
+    assert_reports(&msg, line_of(&src, "secret:orders"), &[]);
+    assert_reports(&msg, line_of(&src, "rate(1 hours)"), &[]);
+}
