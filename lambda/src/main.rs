@@ -1,4 +1,8 @@
 //! The Lambda entry point: read the configuration, build the clients once, serve events.
+//!
+//! A configuration error does not crash the runtime at start (Lambda would only report an exit
+//! status): it is logged once and returned by every invocation with its own error type, so the
+//! rotation failure in Secrets Manager names the variable to fix.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotation::db::Drivers;
@@ -23,15 +27,31 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
-    let config = Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
-    let store = AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
-    let drivers = Drivers::new(config.ca_bundle.clone(), config.connect_timeout);
-    let rotator = Rotator::new(store, drivers, config);
+    let rotator = match Config::from_env() {
+        Ok(config) => {
+            let sdk = aws_config::load_from_env().await;
+            let store = AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
+            let drivers = Drivers::new(config.ca_bundle.clone(), config.connect_timeout);
+            Ok(Rotator::new(store, drivers, config))
+        }
+        Err(error) => {
+            tracing::error!(kind = error.kind(), %error, "invalid configuration");
+            Err(match error {
+                RotationError::Config { var, problem } => (var, problem),
+                other => ("environment", other.to_string()),
+            })
+        }
+    };
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let rotator = &rotator;
         async move {
+            let rotator = rotator
+                .as_ref()
+                .map_err(|(var, problem)| RotationError::Config {
+                    var,
+                    problem: problem.clone(),
+                })?;
             let event = RotationEvent::from_json(event.payload)?;
             rotator.handle(&event).await?;
             Ok::<(), RotationError>(())

@@ -96,7 +96,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                     .engine
                     .username_fits(&other, self.config.mysql_max_user_length)
                     .map_err(|(length, limit)| RotationError::UsernameTooLong {
-                        secret: secret.clone(),
+                        secret: secret.to_owned(),
                         user: other.clone(),
                         length,
                         engine: login.engine.name(),
@@ -145,7 +145,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     /// Single user: the user changes its own password.
     async fn set_own_password(
         &self,
-        secret: &String,
+        secret: &str,
         pending: Login,
         current: Login,
     ) -> Result<(), RotationError> {
@@ -179,7 +179,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             }
         }
         Err(RotationError::NoWorkingCredential {
-            secret: secret.clone(),
+            secret: secret.to_owned(),
             host: pending.host,
             port: pending.port,
             user: pending.username,
@@ -192,7 +192,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     /// (AWSPREVIOUS after finishSecret) keeps working until the next rotation.
     async fn set_alternate_user(
         &self,
-        secret: &String,
+        secret: &str,
         master_arn: &str,
         pending_value: &SecretValue,
         pending: Login,
@@ -220,7 +220,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         // Prove the secret's own credential is real before acting with the master's.
         let Some(mut session) = self.connector.login(&current).await? else {
             return Err(RotationError::NoWorkingCredential {
-                secret: secret.clone(),
+                secret: secret.to_owned(),
                 host: current.host,
                 port: current.port,
                 user: current.username,
@@ -233,7 +233,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         info!(user = %current.username, "AWSCURRENT logs in");
 
         let master_error = |problem: String| RotationError::MasterSecret {
-            secret: secret.clone(),
+            secret: secret.to_owned(),
             master: master_arn.to_owned(),
             problem,
         };
@@ -253,7 +253,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             && !master_host.eq_ignore_ascii_case(&pending.host)
         {
             return Err(RotationError::MasterHostMismatch {
-                secret: secret.clone(),
+                secret: secret.to_owned(),
                 host: pending.host,
                 master: master_arn.to_owned(),
                 master_host: master_host.to_owned(),
@@ -297,7 +297,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let pending = self.login_of(secret, AWSPENDING, &pending_value)?;
         let Some(mut session) = self.connector.login(&pending).await? else {
             return Err(RotationError::TestFailed {
-                secret: secret.clone(),
+                secret: secret.to_owned(),
                 host: pending.host,
                 port: pending.port,
                 user: pending.username,
