@@ -1,23 +1,12 @@
 //! Single-user rotation against real PostgreSQL and MariaDB servers, driven through the moto
 //! server as Secrets Manager would drive it. Every scenario runs once per engine.
 
+#[macro_use]
 mod common;
 
 use common::{Harness, Kind, unique};
 use rotation::Step;
 use serde_json::json;
-
-/// Generates one `#[tokio::test]` per engine for each scenario.
-macro_rules! per_engine {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::Postgres).await })*
-        }
-        mod mariadb {
-            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::MariaDb).await })*
-        }
-    };
-}
 
 per_engine!(
     full_rotation,

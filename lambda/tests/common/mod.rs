@@ -25,6 +25,22 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection, Executor};
 
+pub mod pair;
+
+/// Generates one `#[tokio::test]` per engine for each scenario: `scenario(Kind)` must be in
+/// scope where the macro is used.
+#[allow(unused_macros)]
+macro_rules! per_engine {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::Postgres).await })*
+        }
+        mod mariadb {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::MariaDb).await })*
+        }
+    };
+}
+
 /// Where `make test` started everything.
 #[derive(Debug)]
 pub struct TestEnv {
