@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# End-to-end test of the rotation function as Lambda runs it: the `bootstrap` binary under
+# cargo-lambda's local emulator (`cargo lambda watch`, a native build, no cross-compilation),
+# invoked over HTTP with the four rotation steps against the test servers.
+#
+#   bash scripts/lambda-e2e.sh
+#
+# `make test` runs it after the cargo tests, with the servers already up. Run alone, it starts
+# them (scripts/testenv.sh up) and stops them again on exit. Everything listens on loopback only.
+# The checks themselves are in scripts/lambda_e2e.py; this script prepares the venv and owns the
+# emulator's life: it is stopped on any exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+STATE="$ROOT/.testenv"
+WAIT_SECS="${LAMBDA_E2E_WAIT_SECS:-120}"
+# Settings the function runs with; the checks verify the new passwords honour them.
+PASSWORD_LENGTH=40
+EXCLUDE_CHARACTERS=':/@%'
+
+log() { printf 'lambda-e2e: %s\n' "$*" >&2; }
+die() { printf 'lambda-e2e: ERROR: %s\n' "$*" >&2; exit 1; }
+
+OWN_ENV=0
+WATCH_PID=""
+WATCH_LOG=""
+cleanup() {
+  local rc=$?
+  if [ -n "$WATCH_PID" ]; then
+    # The emulator runs in its own process group: cargo-lambda, `cargo run` and the function.
+    kill -- "-$WATCH_PID" 2>/dev/null || true
+    wait "$WATCH_PID" 2>/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ] && [ -n "$WATCH_LOG" ] && [ -f "$WATCH_LOG" ]; then
+    printf -- '----- last lines of the emulator and function log -----\n' >&2
+    tail -n 60 "$WATCH_LOG" >&2 || true
+    printf -- '-----\n' >&2
+  fi
+  if [ "$OWN_ENV" = 1 ]; then
+    [ "$rc" -eq 0 ] || scripts/testenv.sh logs || true
+    scripts/testenv.sh down || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- servers
+if [ ! -f "$STATE/env" ]; then
+  OWN_ENV=1
+  scripts/testenv.sh up
+fi
+set -a
+# shellcheck disable=SC1091
+. "$STATE/env"
+set +a
+
+# ---------------------------------------------------------------- tools in the venv
+[ -x "$VENV/bin/python" ] || die "no $VENV; scripts/testenv.sh up creates it"
+want_lambda="$(sed -n 's/^cargo-lambda==//p' scripts/requirements-lambda.txt)"
+if ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -qF "$want_lambda"; then
+  log "installing cargo-lambda $want_lambda into the venv (scripts/requirements-lambda.txt)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-lambda.txt \
+    || die "pip install -r scripts/requirements-lambda.txt failed"
+fi
+if ! "$VENV/bin/python" -c 'import boto3, pg8000, pymysql' 2>/dev/null; then
+  log "installing the Python test packages (scripts/requirements-test.txt)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt \
+    || die "pip install -r scripts/requirements-test.txt failed"
+fi
+
+# Build first, so a compile error shows here plainly and the emulator's own `cargo run` finds
+# the binary up to date instead of compiling inside the first invocation.
+log "building bootstrap"
+cargo build -q -p rotation-lambda --bin bootstrap
+
+# ---------------------------------------------------------------- the emulator
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+ENV_FILE="$STATE/lambda-e2e.env"
+WATCH_LOG="$STATE/lambda-e2e-watch.log"
+cat >"$ENV_FILE" <<EOF
+SECRETS_MANAGER_ENDPOINT=$ROTATION_TEST_SM_ENDPOINT
+DB_CA_BUNDLE=$ROTATION_TEST_CA
+DB_TLS=verify-full
+ROTATION_STRATEGY=single-user
+PASSWORD_LENGTH=$PASSWORD_LENGTH
+EXCLUDE_CHARACTERS=$EXCLUDE_CHARACTERS
+REQUIRE_EACH_INCLUDED_TYPE=true
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+AWS_REGION=$AWS_REGION
+AWS_EC2_METADATA_DISABLED=true
+RUST_LOG=info
+EOF
+
+log "starting cargo lambda watch on 127.0.0.1:$PORT"
+# --ignore-changes: edits to the sources while the test runs must not restart the function.
+PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
+  --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
+  --package rotation-lambda --bin bootstrap --env-file "$ENV_FILE" \
+  >"$WATCH_LOG" 2>&1 </dev/null &
+WATCH_PID=$!
+
+deadline=$((SECONDS + WAIT_SECS))
+# A plain TCP connect: any HTTP request to the emulator would start a function instance.
+until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+  kill -0 "$WATCH_PID" 2>/dev/null || die "cargo lambda watch exited during startup"
+  [ "$SECONDS" -lt "$deadline" ] || die "cargo lambda watch did not listen within ${WAIT_SECS}s"
+  sleep 0.3
+done
+
+# ---------------------------------------------------------------- the checks
+t0=$SECONDS
+"$VENV/bin/python" scripts/lambda_e2e.py \
+  --invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations" \
+  --password-length "$PASSWORD_LENGTH" --exclude-characters "$EXCLUDE_CHARACTERS"
+log "checks passed in $((SECONDS - t0))s"

@@ -1,0 +1,351 @@
+"""End-to-end check of the rotation function running under the local Lambda emulator.
+
+Drives the function the way Secrets Manager does, but over the emulator's invoke endpoint:
+for each engine it creates a database user and a secret, starts a rotation (RotateSecret with a
+function ARN the mock does not know leaves the AWSPENDING stub), invokes the four steps, removes
+AWSPENDING as the service does, and checks the databases and the stage labels. It also sends
+events the function must refuse and checks the stable `errorType` it answers with.
+
+Run by scripts/lambda-e2e.sh, which starts the emulator and passes its address. Reads the
+servers' addresses from the ROTATION_TEST_* variables that scripts/testenv.sh writes.
+Exits non-zero on the first failed scenario's end, after running every scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import ssl
+import string
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import botocore.exceptions
+import pg8000.native
+import pymysql
+
+
+def env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        sys.exit(f"lambda-e2e: {name} is not set; source .testenv/env (scripts/testenv.sh up) first")
+    return value
+
+
+class Failure(Exception):
+    """A check that did not hold."""
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise Failure(message)
+
+
+# ---------------------------------------------------------------- the function, through the emulator
+
+
+class Function:
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def invoke(self, event: dict) -> tuple[int, object, float]:
+        """Sends one event; returns the HTTP status, the decoded payload and the seconds taken."""
+        body = json.dumps(event).encode()
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        start = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        elapsed = time.monotonic() - start
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw.decode(errors="replace")
+        return status, payload, elapsed
+
+    def step(self, arn: str, token: str, step: str) -> float:
+        status, payload, elapsed = self.invoke(
+            {"SecretId": arn, "ClientRequestToken": token, "Step": step}
+        )
+        check(status == 200, f"{step} failed: HTTP {status}: {payload}")
+        return elapsed
+
+    def expect_error(self, event: dict, error_type: str) -> None:
+        status, payload, _ = self.invoke(event)
+        check(status != 200, f"event {event} should fail with {error_type}, got HTTP 200: {payload}")
+        got = payload.get("errorType") if isinstance(payload, dict) else None
+        check(got == error_type, f"event {event}: errorType `{got}`, expected `{error_type}` ({payload})")
+
+
+# ---------------------------------------------------------------- databases
+
+
+class Engine:
+    """One database server under test: admin access and login checks."""
+
+    def __init__(self, name: str, port: int, admin: str, admin_password: str, ca: str) -> None:
+        self.name = name
+        self.port = port
+        self.admin_user = admin
+        self.admin_password = admin_password
+        self.ca = ca
+
+    def secret(self, user: str, password: str) -> dict:
+        value = {
+            "engine": self.name,
+            "host": "localhost",
+            "port": self.port,
+            "username": user,
+            "password": password,
+            # Not a field the function knows: it must survive the rotation.
+            "e2eMarker": "kept-as-is",
+        }
+        if self.name == "postgres":
+            value["dbname"] = "postgres"
+        return value
+
+    def create_user(self, user: str, password: str) -> None:
+        if self.name == "postgres":
+            conn = pg8000.native.Connection(
+                self.admin_user, host="127.0.0.1", port=self.port,
+                password=self.admin_password, database="postgres",
+            )
+            try:
+                conn.run(
+                    f"CREATE ROLE {pg8000.native.identifier(user)} LOGIN "
+                    f"PASSWORD {pg8000.native.literal(password)}"
+                )
+            finally:
+                conn.close()
+        else:
+            conn = pymysql.connect(
+                host="127.0.0.1", port=self.port, user=self.admin_user,
+                password=self.admin_password,
+            )
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+            finally:
+                conn.close()
+
+    def drop_user(self, user: str) -> None:
+        if self.name == "postgres":
+            conn = pg8000.native.Connection(
+                self.admin_user, host="127.0.0.1", port=self.port,
+                password=self.admin_password, database="postgres",
+            )
+            try:
+                conn.run(f"DROP ROLE IF EXISTS {pg8000.native.identifier(user)}")
+            finally:
+                conn.close()
+        else:
+            conn = pymysql.connect(
+                host="127.0.0.1", port=self.port, user=self.admin_user,
+                password=self.admin_password,
+            )
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+            finally:
+                conn.close()
+
+    def login(self, user: str, password: str) -> bool:
+        """Whether the credential logs in over verified TLS. Only a refused credential counts as
+        False: any other failure (TLS, network) is an error of the test itself."""
+        if self.name == "postgres":
+            context = ssl.create_default_context(cafile=self.ca)
+            try:
+                conn = pg8000.native.Connection(
+                    user, host="localhost", port=self.port, password=password,
+                    database="postgres", ssl_context=context,
+                )
+            except pg8000.native.DatabaseError as error:
+                details = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+                if details.get("C") == "28P01":  # invalid_password
+                    return False
+                raise
+            try:
+                check(conn.run("SELECT current_user")[0][0] == user, "PostgreSQL: wrong current_user")
+            finally:
+                conn.close()
+            return True
+        try:
+            conn = pymysql.connect(
+                host="localhost", port=self.port, user=user, password=password,
+                ssl_ca=self.ca, ssl_verify_cert=True, ssl_verify_identity=True,
+            )
+        except pymysql.err.OperationalError as error:
+            if error.args and error.args[0] == 1045:  # ER_ACCESS_DENIED_ERROR
+                return False
+            raise
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")
+                check(cur.fetchone()[0] == user, "MariaDB: wrong CURRENT_USER()")
+        finally:
+            conn.close()
+        return True
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.fn = Function(args.invoke_url, args.timeout)
+        self.length = args.password_length
+        self.excluded = args.exclude_characters
+        self.sm = boto3.client(
+            "secretsmanager",
+            endpoint_url=env("ROTATION_TEST_SM_ENDPOINT"),
+            region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        )
+        ca = env("ROTATION_TEST_CA")
+        self.engines = [
+            Engine("postgres", int(env("ROTATION_TEST_PG_PORT")),
+                   env("ROTATION_TEST_PG_ADMIN_USER"), env("ROTATION_TEST_PG_ADMIN_PASSWORD"), ca),
+            Engine("mariadb", int(env("ROTATION_TEST_MARIADB_PORT")),
+                   env("ROTATION_TEST_MARIADB_ADMIN_USER"),
+                   env("ROTATION_TEST_MARIADB_ADMIN_PASSWORD"), ca),
+        ]
+        self.cleanup: list = []
+
+    def create_secret(self, value: dict) -> str:
+        out = self.sm.create_secret(Name=f"lambda-e2e-{secrets.token_hex(4)}",
+                                    SecretString=json.dumps(value))
+        arn = out["ARN"]
+        self.cleanup.append(lambda: self.sm.delete_secret(SecretId=arn,
+                                                          ForceDeleteWithoutRecovery=True))
+        return arn
+
+    def stages(self, arn: str) -> dict:
+        return self.sm.describe_secret(SecretId=arn).get("VersionIdsToStages", {})
+
+    def staged(self, arn: str, stage: str) -> dict:
+        out = self.sm.get_secret_value(SecretId=arn, VersionStage=stage)
+        return json.loads(out["SecretString"])
+
+    def start_rotation(self, arn: str) -> str:
+        token = str(uuid.uuid4())
+        try:
+            self.sm.rotate_secret(
+                SecretId=arn,
+                ClientRequestToken=token,
+                RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:not-deployed",
+                RotationRules={"AutomaticallyAfterDays": 30},
+            )
+        except botocore.exceptions.ClientError:
+            pass  # expected: the mock cannot call a function it does not know
+        else:
+            raise Failure("RotateSecret succeeded; the mock should not find the function")
+        stages = self.stages(arn)
+        check(stages.get(token) == ["AWSPENDING"],
+              f"RotateSecret should leave an AWSPENDING stub for {token}: {stages}")
+        return token
+
+    def rotation(self, engine: Engine) -> str:
+        user = f"e2e_{secrets.token_hex(4)}"
+        old = "Init-" + secrets.token_hex(12)
+        engine.create_user(user, old)
+        self.cleanup.append(lambda: engine.drop_user(user))
+        check(engine.login(user, old), f"{engine.name}: the initial password should log in")
+        arn = self.create_secret(engine.secret(user, old))
+
+        token = self.start_rotation(arn)
+        timings = []
+        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+            timings.append(f"{step} {self.fn.step(arn, token, step):.2f}s")
+        # What the service does once finishSecret has succeeded.
+        self.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING",
+                                            RemoveFromVersionId=token)
+
+        stages = self.stages(arn)
+        check(stages.get(token) == ["AWSCURRENT"],
+              f"{engine.name}: the new version should be AWSCURRENT only: {stages}")
+        current = self.staged(arn, "AWSCURRENT")
+        previous = self.staged(arn, "AWSPREVIOUS")
+        new = current["password"]
+        check(new != old, f"{engine.name}: the password did not change")
+        check(previous["password"] == old, f"{engine.name}: AWSPREVIOUS is not the old password")
+        check(len(new) == self.length,
+              f"{engine.name}: new password has {len(new)} characters, PASSWORD_LENGTH is {self.length}")
+        bad = sorted(set(new) & set(self.excluded))
+        check(not bad, f"{engine.name}: new password contains excluded characters {bad}")
+        check(current["username"] == user, f"{engine.name}: username changed")
+        check(current.get("e2eMarker") == "kept-as-is", f"{engine.name}: an unknown field was lost")
+        check(engine.login(user, new), f"{engine.name}: the new AWSCURRENT does not log in")
+        check(not engine.login(user, old), f"{engine.name}: the old password still logs in")
+        return ", ".join(timings)
+
+    def bad_events(self) -> str:
+        engine = self.engines[0]
+        # A step name from the wrong spelling the original article used.
+        self.fn.expect_error(
+            {"SecretId": "anything", "ClientRequestToken": str(uuid.uuid4()), "Step": "create"},
+            "InvalidEvent",
+        )
+        # A secret with rotation never turned on: refused before any database work.
+        arn = self.create_secret(engine.secret("nobody", "unused-Pa55"))
+        self.fn.expect_error(
+            {"SecretId": arn, "ClientRequestToken": str(uuid.uuid4()), "Step": "createSecret"},
+            "RotationDisabled",
+        )
+        return "InvalidEvent and RotationDisabled"
+
+    def main(self) -> int:
+        scenarios = [(f"{e.name} rotation", lambda e=e: self.rotation(e)) for e in self.engines]
+        scenarios.append(("errors", self.bad_events))
+        passed = failed = 0
+        for name, scenario in scenarios:
+            start = time.monotonic()
+            try:
+                detail = scenario()
+            except Failure as failure:
+                failed += 1
+                print(f"lambda-e2e: FAIL {name}: {failure}", flush=True)
+            except Exception:  # noqa: BLE001 - any other error fails the scenario loudly
+                failed += 1
+                print(f"lambda-e2e: FAIL {name}: unexpected error", flush=True)
+                traceback.print_exc()
+            else:
+                passed += 1
+                print(f"lambda-e2e: ok   {name} ({time.monotonic() - start:.1f}s: {detail})",
+                      flush=True)
+        for undo in reversed(self.cleanup):
+            try:
+                undo()
+            except Exception as error:  # noqa: BLE001 - cleanup is best effort
+                print(f"lambda-e2e: cleanup: {error}", file=sys.stderr)
+        print(f"lambda-e2e: {passed} passed, {failed} failed", flush=True)
+        return 1 if failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invoke-url", required=True,
+                        help="the emulator's invoke URL for the function")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds one invocation may take (the first one may build)")
+    parser.add_argument("--password-length", type=int, required=True,
+                        help="PASSWORD_LENGTH the function was started with")
+    parser.add_argument("--exclude-characters", default="",
+                        help="EXCLUDE_CHARACTERS the function was started with")
+    return Run(parser.parse_args()).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
