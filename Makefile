@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 
-.PHONY: test testenv-up testenv-down synth examples lint bench lambda clean
+.PHONY: test testenv-up testenv-down synth examples lint bench lambda layer clean
 
 # Start the test servers, run every test with .testenv/env loaded, always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
@@ -46,10 +46,23 @@ bench:
 	. .testenv/env; \
 	cargo bench -p rotation-lambda --bench rotation
 
-# Package the function as a zip with cargo-lambda from the venv (placeholder; needs the
-# aarch64-unknown-linux-gnu Rust target installed).
+# Package the function for Lambda (arm64, provided.al2023) as dist/bootstrap.zip, the path the
+# examples name. Cross-compiling needs the aarch64-unknown-linux-gnu Rust target
+# (`rustup target add aarch64-unknown-linux-gnu`); ARCH=x86_64 builds for x86_64 instead.
+ARCH ?= arm64
 lambda: $(VENV)/bin/cargo-lambda
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --$(ARCH) \
+	  --package rotation-lambda --bin bootstrap --output-format zip
+	mkdir -p dist && cp target/lambda/bootstrap/bootstrap.zip dist/bootstrap.zip
+
+# The driver layer: the RDS CA bundle at rds-ca/global-bundle.pem in the zip, which Lambda
+# puts at /opt/rds-ca/global-bundle.pem. Give the bundle you downloaded from AWS (and
+# checked) as CA_BUNDLE=path; publish a new layer version when AWS rotates its CAs.
+layer:
+	@test -n "$(CA_BUNDLE)" || { echo "usage: make layer CA_BUNDLE=path/to/global-bundle.pem"; exit 2; }
+	rm -rf dist/layer && mkdir -p dist/layer/rds-ca
+	cp "$(CA_BUNDLE)" dist/layer/rds-ca/global-bundle.pem
+	cd dist/layer && python3 -m zipfile -c ../rds-ca-layer.zip rds-ca
 
 $(VENV)/bin/cargo-lambda: scripts/requirements-lambda.txt
 	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
