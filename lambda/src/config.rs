@@ -85,8 +85,9 @@ impl Config {
         };
         let password = PasswordPolicy {
             length,
-            // Unset means "the engine's default"; set (even to one character) replaces it.
-            exclude_characters: lookup("EXCLUDE_CHARACTERS").filter(|v| !v.is_empty()),
+            // As in AWS's templates: unset means the engine's default; set, even to the empty
+            // string (exclude nothing), it replaces the default.
+            exclude_characters: lookup("EXCLUDE_CHARACTERS"),
             exclude_numbers: flag("EXCLUDE_NUMBERS")?,
             exclude_punctuation: flag("EXCLUDE_PUNCTUATION")?,
             exclude_uppercase: flag("EXCLUDE_UPPERCASE")?,
@@ -229,6 +230,19 @@ mod tests {
         ])
         .unwrap_err();
         assert!(error.to_string().contains("no character left"), "{error}");
+    }
+
+    #[test]
+    fn empty_exclude_characters_excludes_nothing() {
+        assert_eq!(config(&[]).unwrap().password.exclude_characters, None);
+        assert_eq!(
+            config(&[("EXCLUDE_CHARACTERS", "")])
+                .unwrap()
+                .password
+                .exclude_characters
+                .as_deref(),
+            Some("")
+        );
     }
 
     #[test]

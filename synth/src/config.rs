@@ -123,9 +123,9 @@ impl Default for RawFunction {
 pub struct RawPassword {
     /// Length, 16 to 128 (default 32).
     pub length: u32,
-    /// Characters never used (default `/@"'\` plus space, which RDS refuses
-    /// or which break connection strings).
-    pub exclude_characters: String,
+    /// Characters never used. Unset, the function leaves out `/@"'\` (and
+    /// `:` for PostgreSQL), which break connection strings and `.pgpass`.
+    pub exclude_characters: Option<String>,
     pub exclude_numbers: bool,
     pub exclude_punctuation: bool,
     pub exclude_uppercase: bool,
@@ -138,7 +138,7 @@ impl Default for RawPassword {
     fn default() -> Self {
         RawPassword {
             length: 32,
-            exclude_characters: "/@\"'\\ ".to_owned(),
+            exclude_characters: None,
             exclude_numbers: false,
             exclude_punctuation: false,
             exclude_uppercase: false,

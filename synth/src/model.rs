@@ -57,7 +57,8 @@ pub struct Function {
 #[derive(Debug, Clone)]
 pub struct Password {
     pub length: u32,
-    pub exclude_characters: String,
+    /// `None` leaves the function's per-engine default.
+    pub exclude_characters: Option<String>,
     pub exclude_numbers: bool,
     pub exclude_punctuation: bool,
     pub exclude_uppercase: bool,

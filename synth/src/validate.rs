@@ -292,10 +292,9 @@ impl Validator {
                 "set at least one of `exclude_numbers`, `exclude_punctuation`, `exclude_uppercase`, `exclude_lowercase` to false",
             );
         }
-        if !p
-            .exclude_characters
-            .chars()
-            .all(|c| c.is_ascii() && !c.is_ascii_control())
+        if p.exclude_characters
+            .as_deref()
+            .is_some_and(|e| !e.chars().all(|c| c.is_ascii() && !c.is_ascii_control()))
         {
             self.err(
                 "function.password.exclude_characters",
