@@ -108,17 +108,18 @@ impl PgSession {
         result.map(drop).map_err(|e| self.failure(action, e))
     }
 
+    /// A yes-or-no question about roles, with the names as bind parameters.
     async fn ask(
         &mut self,
         sql: &str,
-        args: [&str; 2],
+        names: &[&str],
         action: &'static str,
     ) -> Result<bool, RotationError> {
-        let result = sqlx::query_scalar::<_, bool>(sql)
-            .bind(args[0])
-            .bind(args[1])
-            .fetch_one(&mut self.conn)
-            .await;
+        let mut query = sqlx::query_scalar::<_, bool>(sql);
+        for name in names {
+            query = query.bind(*name);
+        }
+        let result = query.fetch_one(&mut self.conn).await;
         result.map_err(|e| self.failure(action, e))
     }
 }
@@ -160,8 +161,8 @@ impl Session for PgSession {
             postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
         let exists = self
             .ask(
-                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) OR $2 IS NULL",
-                [target, ""],
+                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+                &[target],
                 "look up the alternate user",
             )
             .await?;
@@ -177,7 +178,7 @@ impl Session for PgSession {
         let target_holds = self
             .ask(
                 "SELECT pg_has_role($1, $2, 'MEMBER')",
-                [template, target],
+                &[template, target],
                 "read role membership",
             )
             .await?;
