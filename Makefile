@@ -51,7 +51,7 @@ bench:
 # (`rustup target add aarch64-unknown-linux-gnu`); ARCH=x86_64 builds for x86_64 instead.
 ARCH ?= arm64
 lambda: $(VENV)/bin/cargo-lambda
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --$(ARCH) \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) \
 	  --package rotation-lambda --bin bootstrap --output-format zip
 	mkdir -p dist && cp target/lambda/bootstrap/bootstrap.zip dist/bootstrap.zip
 
