@@ -21,6 +21,7 @@ per_engine!(
     explicit_plaintext_works,
     unreachable_host_is_reported,
     guard_refuses_without_touching_the_database,
+    missing_ca_bundle_is_reported,
     repeated_rotations,
 );
 
@@ -310,4 +311,22 @@ async fn repeated_rotations(kind: Kind) {
         "{:?}",
         h.logins()
     );
+}
+
+async fn missing_ca_bundle_is_reported(kind: Kind) {
+    let h = Harness::with_config(&[("DB_CA_BUNDLE", "/nonexistent/global-bundle.pem")]);
+    let user = unique("nolayer");
+    let arn = setup(&h, kind, &user, "initial-Pa55").await;
+    let (step, error) = h.rotate(&arn).await.unwrap_err();
+    assert_eq!(
+        (step, error.kind()),
+        (Step::Set, "DatabaseTlsError"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("driver layer"), "{error}");
+    assert!(
+        h.logins().is_empty(),
+        "no connection is tried without the bundle"
+    );
+    assert!(kind.can_login(&user, "initial-Pa55").await);
 }
