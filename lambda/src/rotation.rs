@@ -121,7 +121,11 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                 event.rotation_token.as_deref(),
             )
             .await?;
-        info!(user = %login.username, strategy = ?strategy, "stored a new AWSPENDING value");
+        info!(
+            user = pending.str_field("username").unwrap_or_default(),
+            strategy = ?strategy,
+            "stored a new AWSPENDING value"
+        );
         Ok(())
     }
 
