@@ -116,17 +116,15 @@ class Engine:
             value["dbname"] = "postgres"
         return value
 
-    def create_user(self, user: str, password: str) -> None:
+    def _admin(self, pg_sql: str, mysql_sql: str, params: tuple) -> None:
+        """Runs one statement as the administrator, over plaintext on loopback."""
         if self.name == "postgres":
             conn = pg8000.native.Connection(
                 self.admin_user, host="127.0.0.1", port=self.port,
                 password=self.admin_password, database="postgres",
             )
             try:
-                conn.run(
-                    f"CREATE ROLE {pg8000.native.identifier(user)} LOGIN "
-                    f"PASSWORD {pg8000.native.literal(password)}"
-                )
+                conn.run(pg_sql)
             finally:
                 conn.close()
         else:
@@ -136,30 +134,24 @@ class Engine:
             )
             try:
                 with conn.cursor() as cur:
-                    cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+                    cur.execute(mysql_sql, params)
             finally:
                 conn.close()
 
+    def create_user(self, user: str, password: str) -> None:
+        self._admin(
+            f"CREATE ROLE {pg8000.native.identifier(user)} LOGIN "
+            f"PASSWORD {pg8000.native.literal(password)}",
+            "CREATE USER %s@'%%' IDENTIFIED BY %s",
+            (user, password),
+        )
+
     def drop_user(self, user: str) -> None:
-        if self.name == "postgres":
-            conn = pg8000.native.Connection(
-                self.admin_user, host="127.0.0.1", port=self.port,
-                password=self.admin_password, database="postgres",
-            )
-            try:
-                conn.run(f"DROP ROLE IF EXISTS {pg8000.native.identifier(user)}")
-            finally:
-                conn.close()
-        else:
-            conn = pymysql.connect(
-                host="127.0.0.1", port=self.port, user=self.admin_user,
-                password=self.admin_password,
-            )
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
-            finally:
-                conn.close()
+        self._admin(
+            f"DROP ROLE IF EXISTS {pg8000.native.identifier(user)}",
+            "DROP USER IF EXISTS %s@'%%'",
+            (user,),
+        )
 
     def login(self, user: str, password: str) -> bool:
         """Whether the credential logs in over verified TLS. Only a refused credential counts as
