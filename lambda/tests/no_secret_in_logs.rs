@@ -67,13 +67,7 @@ async fn no_password_in_any_log_or_error() {
         passwords.push(stale);
         passwords.push("Actual-Pa55-word".to_owned());
         // The pending password that setSecret could not set.
-        let token = h
-            .stages(&arn)
-            .await
-            .into_iter()
-            .find(|(_, stages)| stages.contains(&"AWSPENDING".to_owned()))
-            .unwrap()
-            .0;
+        let token = h.version_with(&arn, "AWSPENDING").await;
         let pending =
             h.sm.get_secret_value()
                 .secret_id(&arn)

@@ -267,13 +267,7 @@ async fn guard_refuses_without_touching_the_database(kind: Kind) {
     assert_eq!(error.kind(), "UnknownVersion", "{error}");
 
     // A version that is not AWSPENDING (the old one, now AWSPREVIOUS).
-    let previous = h
-        .stages(&arn)
-        .await
-        .into_iter()
-        .find(|(_, stages)| stages.contains(&"AWSPREVIOUS".to_owned()))
-        .unwrap()
-        .0;
+    let previous = h.version_with(&arn, "AWSPREVIOUS").await;
     let error = h.step(&arn, &previous, Step::Set).await.unwrap_err();
     assert_eq!(error.kind(), "VersionNotPending", "{error}");
 

@@ -526,6 +526,16 @@ impl Harness {
             .unwrap_or_default()
     }
 
+    /// The version that carries `stage`.
+    pub async fn version_with(&self, arn: &str, stage: &str) -> String {
+        self.stages(arn)
+            .await
+            .into_iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .unwrap_or_else(|| panic!("no version is staged {stage}"))
+            .0
+    }
+
     /// The value staged `stage`, always asked for by stage.
     pub async fn staged(&self, arn: &str, stage: &str) -> Option<Value> {
         let out = self
