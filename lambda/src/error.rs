@@ -61,15 +61,16 @@ pub enum RotationError {
 
     /// The pending value would change another user, host or engine than the one it replaces.
     #[error(
-        "secret `{secret}`: the AWSPENDING value names {field} `{pending}` but {stage} names \
-         `{existing}`; a rotation may only change the password of the same user on the same host"
+        "secret `{secret}`: the AWSPENDING value names {field} `{pending}` where {stage} calls \
+         for `{expected}`; a rotation may only change the password of the secret's own user (or, \
+         with alternating users, its partner) on the same host"
     )]
     IdentityMismatch {
         secret: String,
         field: &'static str,
         pending: String,
         stage: &'static str,
-        existing: String,
+        expected: String,
     },
 
     /// The other user of an alternating pair would have a name the engine refuses.

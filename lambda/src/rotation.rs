@@ -12,6 +12,7 @@
 //! user's privileges and the new password. The current user is never touched, so the credential
 //! applications hold keeps working until the rotation after next.
 
+use secrecy::SecretString;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{Config, StrategySetting};
@@ -153,13 +154,10 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         pending: Login,
         current: Login,
     ) -> Result<(), RotationError> {
-        same_identity(secret, &pending, &current, AWSCURRENT)?;
+        same_identity(secret, &pending, &current, &current.username, AWSCURRENT)?;
 
         let mut tried = vec![AWSCURRENT];
-        if let Some(mut session) = self.connector.login(&current).await? {
-            let result = session.set_own_password(&pending.password).await;
-            session.close().await;
-            result?;
+        if self.change_password_as(&current, &pending.password).await? {
             info!(user = %pending.username, "logged in with AWSCURRENT and set the AWSPENDING password");
             return Ok(());
         }
@@ -172,12 +170,12 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         }
         if let Some(previous_value) = self.store.get(secret, Staged::Stage(AWSPREVIOUS)).await? {
             let previous = self.login_of(secret, AWSPREVIOUS, &previous_value)?;
-            same_identity(secret, &pending, &previous, AWSPREVIOUS)?;
+            same_identity(secret, &pending, &previous, &previous.username, AWSPREVIOUS)?;
             tried.push(AWSPREVIOUS);
-            if let Some(mut session) = self.connector.login(&previous).await? {
-                let result = session.set_own_password(&pending.password).await;
-                session.close().await;
-                result?;
+            if self
+                .change_password_as(&previous, &pending.password)
+                .await?
+            {
                 info!(user = %pending.username, "logged in with AWSPREVIOUS and set the AWSPENDING password");
                 return Ok(());
             }
@@ -191,6 +189,21 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         })
     }
 
+    /// Logs in with `login` and changes that user's password to `password`. `Ok(false)` when the
+    /// server refuses the login, so the caller may try another credential.
+    async fn change_password_as(
+        &self,
+        login: &Login,
+        password: &SecretString,
+    ) -> Result<bool, RotationError> {
+        let Some(mut session) = self.connector.login(login).await? else {
+            return Ok(false);
+        };
+        let result = session.set_own_password(password).await;
+        session.close().await;
+        result.map(|()| true)
+    }
+
     /// Alternating users: the master user gives the other user of the pair the current user's
     /// privileges and the pending password. The current user is never changed, so AWSCURRENT
     /// (AWSPREVIOUS after finishSecret) keeps working until the next rotation.
@@ -202,25 +215,8 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         pending: Login,
         current: Login,
     ) -> Result<(), RotationError> {
-        if !pending.host.eq_ignore_ascii_case(&current.host) {
-            return Err(identity_mismatch(
-                secret,
-                "host",
-                &pending.host,
-                &current.host,
-                AWSCURRENT,
-            ));
-        }
         let partner = partner_username(&current.username);
-        if pending.username != partner {
-            return Err(identity_mismatch(
-                secret,
-                "username",
-                &pending.username,
-                &format!("{}` (whose partner is `{partner}", current.username),
-                AWSCURRENT,
-            ));
-        }
+        same_identity(secret, &pending, &current, &partner, AWSCURRENT)?;
         // Prove the secret's own credential is real before acting with the master's.
         let Some(mut session) = self.connector.login(&current).await? else {
             return Err(RotationError::NoWorkingCredential {
@@ -431,44 +427,87 @@ fn guard(metadata: &SecretMetadata, event: &RotationEvent) -> Result<Guard, Rota
     Ok(Guard::Proceed)
 }
 
-/// Refuses a pending value that would change another user or another host than `existing`.
+/// Refuses a pending value that would change another user than `expected_user`, or a user on
+/// another host or engine than `existing`.
 fn same_identity(
     secret: &str,
     pending: &Login,
     existing: &Login,
+    expected_user: &str,
     stage: &'static str,
 ) -> Result<(), RotationError> {
-    let mismatch = |field, pending: &str, existing: &str| {
-        identity_mismatch(secret, field, pending, existing, stage)
+    let mismatch = |field, pending: &str, expected: &str| RotationError::IdentityMismatch {
+        secret: secret.to_owned(),
+        field,
+        pending: pending.to_owned(),
+        stage,
+        expected: expected.to_owned(),
     };
     if pending.engine.family() != existing.engine.family() {
         return Err(mismatch(
             "engine",
-            &format!("{:?}", pending.engine),
-            &format!("{:?}", existing.engine),
+            pending.engine.name(),
+            existing.engine.name(),
         ));
     }
     if !pending.host.eq_ignore_ascii_case(&existing.host) {
         return Err(mismatch("host", &pending.host, &existing.host));
     }
-    if pending.username != existing.username {
-        return Err(mismatch("username", &pending.username, &existing.username));
+    if pending.username != expected_user {
+        return Err(mismatch("username", &pending.username, expected_user));
     }
     Ok(())
 }
 
-fn identity_mismatch(
-    secret: &str,
-    field: &'static str,
-    pending: &str,
-    existing: &str,
-    stage: &'static str,
-) -> RotationError {
-    RotationError::IdentityMismatch {
-        secret: secret.to_owned(),
-        field,
-        pending: pending.to_owned(),
-        stage,
-        existing: existing.to_owned(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::{Engine, Tls};
+
+    fn login(engine: Engine, host: &str, user: &str) -> Login {
+        Login {
+            engine,
+            host: host.into(),
+            port: 5432,
+            username: user.into(),
+            password: SecretString::from("pw"),
+            dbname: None,
+            tls: Tls::VerifyFull,
+        }
+    }
+
+    #[test]
+    fn a_pending_value_may_not_change_another_user_host_or_engine() {
+        let current = login(Engine::Postgres, "db.example", "app");
+        let same = login(Engine::AuroraPostgresql, "DB.example", "app");
+        assert!(same_identity("s", &same, &current, "app", AWSCURRENT).is_ok());
+        let clone = login(Engine::Postgres, "db.example", "app_clone");
+        assert!(same_identity("s", &clone, &current, "app_clone", AWSCURRENT).is_ok());
+
+        for (pending, expected, field) in [
+            (
+                login(Engine::Postgres, "db.example", "admin"),
+                "app",
+                "username",
+            ),
+            (
+                login(Engine::Postgres, "other.example", "app"),
+                "app",
+                "host",
+            ),
+            (login(Engine::Mysql, "db.example", "app"), "app", "engine"),
+            (
+                login(Engine::Postgres, "db.example", "app"),
+                "app_clone",
+                "username",
+            ),
+        ] {
+            let error = same_identity("s", &pending, &current, expected, AWSCURRENT).unwrap_err();
+            assert_eq!(error.kind(), "IdentityMismatch");
+            assert!(
+                error.to_string().contains(&format!("names {field}")),
+                "{error}"
+            );
+        }
     }
 }
