@@ -2,7 +2,7 @@
 //!
 //! Neither server takes a bind parameter for a password in `ALTER USER` or `SET PASSWORD`, so
 //! the literal is built by [`quote_string`]. How a backslash reads depends on the session's
-//! `sql_mode` (`NO_BACKSLASH_ESCAPES`), so each session reads its mode before quoting anything.
+//! `sql_mode` (`NO_BACKSLASH_ESCAPES`), so a session reads its mode (once) before quoting anything.
 //! Which statement changes a user's own password depends on the server: `ALTER USER
 //! CURRENT_USER()` on MySQL 5.7.6 and later; `SET PASSWORD = PASSWORD(...)` on MariaDB, where
 //! `ALTER USER` needs the CREATE USER privilege, and on older MySQL. Error messages of those
@@ -95,36 +95,36 @@ pub(super) async fn login(
             .ssl_ca(bundle),
         None => options.ssl_mode(MySqlSslMode::Disabled),
     };
-    let mut conn = match MySqlConnection::connect_with(&options).await {
-        Ok(conn) => conn,
-        Err(error) => return connect_failure(login, error, is_rejection),
-    };
-    let probe: Result<(String, String), _> =
-        sqlx::query_as("SELECT CAST(@@SESSION.sql_mode AS CHAR), CAST(VERSION() AS CHAR)")
-            .fetch_one(&mut conn)
-            .await;
-    let mut session = MySqlSession {
-        conn,
-        host: login.host.clone(),
-        port: login.port,
-        no_backslash_escapes: false,
-        server: Server::MySql(0, 0, 0),
-    };
-    let (sql_mode, version) =
-        probe.map_err(|e| session.failure("read its sql_mode and version", e, true))?;
-    session.no_backslash_escapes = sql_mode
-        .to_ascii_uppercase()
-        .contains("NO_BACKSLASH_ESCAPES");
-    session.server = Server::from_version(&version);
-    Ok(Some(Box::new(session)))
+    match MySqlConnection::connect_with(&options).await {
+        Ok(conn) => Ok(Some(Box::new(MySqlSession {
+            conn,
+            host: login.host.clone(),
+            port: login.port,
+            dialect: None,
+        }))),
+        Err(error) => connect_failure(login, error, is_rejection),
+    }
+}
+
+/// What a session's SQL text must respect: how literals are read, and which server it is.
+#[derive(Debug, Clone, Copy)]
+struct Dialect {
+    no_backslash_escapes: bool,
+    server: Server,
+}
+
+impl Dialect {
+    fn quote(self, value: &str) -> String {
+        quote_string(value, self.no_backslash_escapes)
+    }
 }
 
 struct MySqlSession {
     conn: MySqlConnection,
     host: String,
     port: u16,
-    no_backslash_escapes: bool,
-    server: Server,
+    /// Read on first need: a session that only runs a test query never asks.
+    dialect: Option<Dialect>,
 }
 
 impl MySqlSession {
@@ -230,17 +230,35 @@ impl MySqlSession {
             .collect()
     }
 
-    fn quote(&self, value: &str) -> String {
-        quote_string(value, self.no_backslash_escapes)
+    /// The session's dialect, read from the server once.
+    async fn dialect(&mut self) -> Result<Dialect, RotationError> {
+        if let Some(dialect) = self.dialect {
+            return Ok(dialect);
+        }
+        let probe: Result<(String, String), _> =
+            sqlx::query_as("SELECT CAST(@@SESSION.sql_mode AS CHAR), CAST(VERSION() AS CHAR)")
+                .fetch_one(&mut self.conn)
+                .await;
+        let (sql_mode, version) =
+            probe.map_err(|e| self.failure("read its sql_mode and version", e, true))?;
+        let dialect = Dialect {
+            no_backslash_escapes: sql_mode
+                .to_ascii_uppercase()
+                .contains("NO_BACKSLASH_ESCAPES"),
+            server: Server::from_version(&version),
+        };
+        self.dialect = Some(dialect);
+        Ok(dialect)
     }
 }
 
 #[async_trait]
 impl Session for MySqlSession {
     async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError> {
-        let literal = quote_string(password.expose_secret(), self.no_backslash_escapes);
+        let dialect = self.dialect().await?;
+        let literal = dialect.quote(password.expose_secret());
         // Both forms name no user: they can only change the account that logged in.
-        let sql = if self.server.has_alter_user() {
+        let sql = if dialect.server.has_alter_user() {
             format!("ALTER USER CURRENT_USER() IDENTIFIED BY {literal}")
         } else {
             format!("SET PASSWORD = PASSWORD({literal})")
@@ -274,10 +292,11 @@ impl Session for MySqlSession {
         target: &str,
         password: &SecretString,
     ) -> Result<(), RotationError> {
+        let dialect = self.dialect().await?;
         let host = host.unwrap_or("%");
-        let template_account = format!("{}@{}", self.quote(template), self.quote(host));
-        let target_account = format!("{}@{}", self.quote(target), self.quote(host));
-        let password = self.quote(password.expose_secret());
+        let template_account = format!("{}@{}", dialect.quote(template), dialect.quote(host));
+        let target_account = format!("{}@{}", dialect.quote(target), dialect.quote(host));
+        let password = dialect.quote(password.expose_secret());
 
         let mut wanted = Vec::new();
         for line in self.grants(&template_account).await? {
@@ -296,7 +315,7 @@ impl Session for MySqlSession {
         let create = format!("CREATE USER IF NOT EXISTS {target_account} IDENTIFIED BY {password}");
         self.run(&create, "create the alternate user", false)
             .await?;
-        let set_password = if self.server.has_alter_user() || self.server == Server::MariaDb {
+        let set_password = if dialect.server.has_alter_user() || dialect.server == Server::MariaDb {
             format!("ALTER USER {target_account} IDENTIFIED BY {password}")
         } else {
             format!("SET PASSWORD FOR {target_account} = PASSWORD({password})")
@@ -322,7 +341,7 @@ impl Session for MySqlSession {
         }
 
         // MySQL 8 keeps REQUIRE out of SHOW GRANTS: copy it from the account itself.
-        if matches!(self.server, Server::MySql(major, _, _) if major >= 8) {
+        if matches!(dialect.server, Server::MySql(major, _, _) if major >= 8) {
             let result = sqlx::query_scalar::<_, String>(
                 "SELECT CAST(ssl_type AS CHAR) FROM mysql.user WHERE User = ? AND Host = ?",
             )
