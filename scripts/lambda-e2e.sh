@@ -60,7 +60,8 @@ set +a
 # ---------------------------------------------------------------- tools in the venv
 [ -x "$VENV/bin/python" ] || die "no $VENV; scripts/testenv.sh up creates it"
 want_lambda="$(sed -n 's/^cargo-lambda==//p' scripts/requirements-lambda.txt)"
-if ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -qF "$want_lambda"; then
+have_lambda="$("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null || true)"
+if [[ "$have_lambda" != *"$want_lambda"* ]]; then
   log "installing cargo-lambda $want_lambda into the venv (scripts/requirements-lambda.txt)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-lambda.txt \
     || die "pip install -r scripts/requirements-lambda.txt failed"

@@ -136,7 +136,11 @@ live_pid() {
   [ -f "$file" ] || return 1
   pid="$(head -n1 "$file" 2>/dev/null | tr -dc 0-9)"
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern" || return 1
+  # Read the command line into a variable rather than `| grep -q`: an early grep exit would
+  # SIGPIPE the writer, and pipefail would turn a match into a failure.
+  local cmdline
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline")" || return 1
+  [[ "$cmdline" == *"$pattern"* ]] || return 1
   echo "$pid"
 }
 
