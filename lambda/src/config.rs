@@ -16,6 +16,14 @@ pub const DEFAULT_CA_BUNDLE: &str = "/opt/rds-ca/global-bundle.pem";
 /// How long a database connection may take before the step gives up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one database statement may run or wait for a lock, unless `DB_STATEMENT_TIMEOUT`
+/// says otherwise. Well inside Lambda's timeout (60 s in the rendered stack), so a lock held by
+/// a backup or a long transaction fails the step with a message instead of a silent timeout.
+pub const DEFAULT_STATEMENT_TIMEOUT_SECONDS: u64 = 10;
+/// The longest `DB_STATEMENT_TIMEOUT` accepted: a step runs a handful of statements, and all of
+/// them must fit in Lambda's longest timeout (900 s).
+pub const MAX_STATEMENT_TIMEOUT_SECONDS: u64 = 120;
+
 /// Whether connections use TLS when the secret does not say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsDefault {
@@ -45,6 +53,9 @@ pub struct Config {
     /// Longest MySQL user name the server accepts (32 since MySQL 5.7.8; 16 before).
     pub mysql_max_user_length: usize,
     pub connect_timeout: Duration,
+    /// The bound on each statement and on each lock wait, enforced by the server and, as a
+    /// backstop, by the function.
+    pub statement_timeout: Duration,
 }
 
 impl Config {
@@ -135,6 +146,22 @@ impl Config {
                     ),
                 })?,
         };
+        let statement_timeout = match get("DB_STATEMENT_TIMEOUT") {
+            None => DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_STATEMENT_TIMEOUT_SECONDS).contains(n))
+                .ok_or_else(|| RotationError::Config {
+                    var: "DB_STATEMENT_TIMEOUT",
+                    problem: format!(
+                        "is `{value}`; use a whole number of seconds from 1 to \
+                         {MAX_STATEMENT_TIMEOUT_SECONDS} (default \
+                         {DEFAULT_STATEMENT_TIMEOUT_SECONDS})"
+                    ),
+                })?,
+        };
         Ok(Self {
             password,
             tls,
@@ -145,6 +172,7 @@ impl Config {
             secrets_manager_endpoint: get("SECRETS_MANAGER_ENDPOINT"),
             mysql_max_user_length,
             connect_timeout: CONNECT_TIMEOUT,
+            statement_timeout: Duration::from_secs(statement_timeout),
         })
     }
 }
@@ -211,6 +239,8 @@ mod tests {
             ("DB_TLS", "prefer", "verify-full"),
             ("ROTATION_STRATEGY", "both", "alternating-users"),
             ("MYSQL_MAX_USER_LENGTH", "0", "32"),
+            ("DB_STATEMENT_TIMEOUT", "0", "seconds from 1"),
+            ("DB_STATEMENT_TIMEOUT", "10s", "seconds from 1"),
         ];
         for (var, value, fix) in cases {
             let error = config(&[(var, value)]).unwrap_err();

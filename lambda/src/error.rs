@@ -169,6 +169,44 @@ pub enum RotationError {
         hint: &'static str,
     },
 
+    /// The server refused a login for another reason than a wrong password: its client
+    /// authentication rules (PostgreSQL's pg_hba.conf, RDS's `rds.force_ssl`), a role without
+    /// LOGIN, a locked account. Trying another staged password would not help.
+    #[error(
+        "database {host}:{port} refused the login of `{user}` for a reason other than its \
+         password: {detail}; check the server's client authentication rules (pg_hba.conf, \
+         `rds.force_ssl` when the secret says `\"ssl\": false`), that the user may log in (LOGIN, \
+         not locked or expired) and the database name; the staged passwords were left as they are"
+    )]
+    LoginRefused {
+        host: String,
+        port: u16,
+        user: String,
+        detail: String,
+    },
+
+    /// A statement waited past its bound, usually for a lock another session holds.
+    #[error(
+        "database {host}:{port} did not {action} within {seconds} s: {detail}; another session \
+         holds a lock it needs (a running backup, a long transaction that changed the role, \
+         `FLUSH TABLES WITH READ LOCK`): let it finish and the rotation will be retried \
+         (`DB_STATEMENT_TIMEOUT` sets the bound)"
+    )]
+    DatabaseTimeout {
+        host: String,
+        port: u16,
+        action: &'static str,
+        seconds: u64,
+        detail: String,
+    },
+
+    /// The other user of an alternating pair is not one the function may take over.
+    #[error(
+        "refusing to make `{user}` the alternate user: {problem}; nothing was changed. The \
+         partner of `name` is `name_clone` (and back), and it may hold nothing the user does not"
+    )]
+    UnsafePartner { user: String, problem: String },
+
     /// The pending credential did not pass the test.
     #[error(
         "the AWSPENDING credential of secret `{secret}` does not log in to {host}:{port} as \
@@ -204,6 +242,9 @@ impl RotationError {
             Self::NoWorkingCredential { .. } => "NoWorkingCredential",
             Self::Database { .. } => "DatabaseError",
             Self::TestFailed { .. } => "TestSecretFailed",
+            Self::LoginRefused { .. } => "LoginRefused",
+            Self::DatabaseTimeout { .. } => "DatabaseTimeout",
+            Self::UnsafePartner { .. } => "UnsafePartner",
         }
     }
 }

@@ -27,11 +27,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
+    // One TLS provider for the whole binary: the SDK's HTTPS client and both database drivers.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
     let rotator = match Config::from_env() {
         Ok(config) => {
             let sdk = aws_config::load_from_env().await;
             let store = AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
-            let drivers = Drivers::new(config.ca_bundle.clone(), config.connect_timeout);
+            let drivers = Drivers::from_config(&config);
             Ok(Rotator::new(store, drivers, config))
         }
         Err(error) => {

@@ -199,7 +199,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let Some(mut session) = self.connector.login(login).await? else {
             return Ok(false);
         };
-        let result = session.set_own_password(password).await;
+        let result = session.set_own_password(&login.username, password).await;
         session.close().await;
         result.map(|()| true)
     }

@@ -47,7 +47,7 @@ async fn hostile_passwords_round_trip(kind: Kind) {
             .expect("login")
             .expect("current password accepted");
         session
-            .set_own_password(&SecretString::from(next.to_owned()))
+            .set_own_password(&user, &SecretString::from(next.to_owned()))
             .await
             .unwrap_or_else(|e| panic!("setting {next:?}: {e}"));
         session.close().await;

@@ -119,8 +119,12 @@ struct FaultySession {
 
 #[async_trait]
 impl Session for FaultySession {
-    async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError> {
-        self.inner.set_own_password(password).await?;
+    async fn set_own_password(
+        &mut self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError> {
+        self.inner.set_own_password(username, password).await?;
         self.faults.strike("set_own_password")
     }
     async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
@@ -156,7 +160,7 @@ fn faulty_rotator(faults: &Arc<Faults>) -> Rotator<FaultyStore, FaultyConnector>
             faults: faults.clone(),
         },
         FaultyConnector {
-            inner: Drivers::new(config.ca_bundle.clone(), config.connect_timeout),
+            inner: Drivers::from_config(&config),
             faults: faults.clone(),
         },
         config,

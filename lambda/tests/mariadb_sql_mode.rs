@@ -35,7 +35,7 @@ async fn passwords_with_backslashes_under_no_backslash_escapes() {
         };
         let mut session = drivers.login(&login).await.unwrap().expect("login");
         let result = session
-            .set_own_password(&SecretString::from(next.to_owned()))
+            .set_own_password(&user, &SecretString::from(next.to_owned()))
             .await;
         session.close().await;
         if let Err(e) = result {

@@ -9,20 +9,27 @@
 pub mod mysql;
 pub mod postgres;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+use crate::config::Config;
 use crate::error::RotationError;
 use crate::secret::{EngineFamily, Login, Tls};
 
 /// An open, authenticated database session.
 #[async_trait]
 pub trait Session: Send {
-    /// Changes the password of the user this session is logged in as.
-    async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError>;
+    /// Changes the password of the user this session logged in as: the login (session) user,
+    /// never a role the session switched to (PostgreSQL's `SET ROLE`, a role's default `role`
+    /// setting, MySQL proxy users). Refuses when the session's login user is not `username`.
+    async fn set_own_password(
+        &mut self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError>;
 
     /// The host pattern of the account this session logged in as (`app@'10.0.%'` ->
     /// `10.0.%`), for engines whose accounts have one.
@@ -31,6 +38,11 @@ pub trait Session: Send {
     /// As a master user: makes `target` a login user with exactly the privileges of
     /// `template` (whose account host is `host`, where the engine has one), with `password`.
     /// Creates `target` when it does not exist; safe to run again.
+    ///
+    /// Before any change it refuses ([`RotationError::UnsafePartner`]) a `target` that is the
+    /// session's own (master) user, that holds anything the pair does not share (superuser,
+    /// CREATEROLE, admin options, global privileges, grants `template` lacks), or that the
+    /// engine records as unrelated to `template` (PostgreSQL membership).
     async fn clone_user(
         &mut self,
         template: &str,
@@ -49,10 +61,21 @@ pub trait Session: Send {
 /// Opens sessions.
 #[async_trait]
 pub trait Connector: Send + Sync {
-    /// Logs in with `login`. `Ok(None)` means the server rejected the credential; any other
-    /// failure (network, TLS, server errors) is an error, since trying another password
-    /// would not help.
+    /// Logs in with `login`. `Ok(None)` means the server rejected the password (PostgreSQL's
+    /// 28P01, MySQL's 1045); any other failure (network, TLS, a login refused for another
+    /// reason, server errors) is an error, since trying another password would not help.
     async fn login(&self, login: &Login) -> Result<Option<Box<dyn Session>>, RotationError>;
+}
+
+/// What every connection is opened with.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectSettings<'a> {
+    /// The PEM bundle that is the only trust anchor for the server's certificate; `None` for
+    /// plaintext, which only an explicit setting chooses.
+    pub ca_bundle: Option<&'a Path>,
+    /// The bound on each statement and each lock wait, set on the server session and enforced
+    /// by the function as a backstop.
+    pub statement_timeout: Duration,
 }
 
 /// The real drivers, compiled in.
@@ -60,15 +83,33 @@ pub trait Connector: Send + Sync {
 pub struct Drivers {
     ca_bundle: PathBuf,
     timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl Drivers {
     pub fn new(ca_bundle: PathBuf, timeout: Duration) -> Self {
-        Self { ca_bundle, timeout }
+        Self {
+            ca_bundle,
+            timeout,
+            statement_timeout: Duration::from_secs(
+                crate::config::DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+            ),
+        }
+    }
+
+    /// Drivers as the function's configuration sets them up.
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(config.ca_bundle.clone(), config.connect_timeout)
+            .with_statement_timeout(config.statement_timeout)
+    }
+
+    pub fn with_statement_timeout(mut self, statement_timeout: Duration) -> Self {
+        self.statement_timeout = statement_timeout;
+        self
     }
 
     /// The CA bundle to verify the server with, checked before any connection is tried.
-    fn ca_bundle_for(&self, login: &Login) -> Result<Option<&PathBuf>, RotationError> {
+    fn ca_bundle_for(&self, login: &Login) -> Result<Option<&Path>, RotationError> {
         match login.tls {
             Tls::Disabled => Ok(None),
             Tls::VerifyFull if self.ca_bundle.is_file() => Ok(Some(&self.ca_bundle)),
@@ -87,11 +128,14 @@ impl Drivers {
 #[async_trait]
 impl Connector for Drivers {
     async fn login(&self, login: &Login) -> Result<Option<Box<dyn Session>>, RotationError> {
-        let ca_bundle = self.ca_bundle_for(login)?;
+        let settings = ConnectSettings {
+            ca_bundle: self.ca_bundle_for(login)?,
+            statement_timeout: self.statement_timeout,
+        };
         let attempt = async {
             match login.engine.family() {
-                EngineFamily::Postgres => postgres::login(login, ca_bundle).await,
-                EngineFamily::MySql => mysql::login(login, ca_bundle).await,
+                EngineFamily::Postgres => postgres::login(login, settings).await,
+                EngineFamily::MySql => mysql::login(login, settings).await,
             }
         };
         match tokio::time::timeout(self.timeout, attempt).await {
@@ -102,50 +146,6 @@ impl Connector for Drivers {
                 detail: format!("no answer within {} s", self.timeout.as_secs()),
             }),
         }
-    }
-}
-
-/// Maps a failed connection attempt: a rejected credential is `Ok(None)`.
-fn connect_failure(
-    login: &Login,
-    error: sqlx::Error,
-    is_rejection: impl Fn(&dyn sqlx::error::DatabaseError) -> bool,
-) -> Result<Option<Box<dyn Session>>, RotationError> {
-    let (host, port) = (login.host.clone(), login.port);
-    match error {
-        sqlx::Error::Database(db) if is_rejection(db.as_ref()) => Ok(None),
-        sqlx::Error::Database(db) => Err(RotationError::Database {
-            host,
-            port,
-            action: "open a session",
-            detail: db.message().to_owned(),
-            hint: "",
-        }),
-        sqlx::Error::Tls(e) => Err(RotationError::Tls {
-            host,
-            port,
-            detail: e.to_string(),
-        }),
-        // rustls reports a refused certificate as an I/O error wrapping its own.
-        sqlx::Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
-            Err(RotationError::Tls {
-                host,
-                port,
-                detail: e.to_string(),
-            })
-        }
-        sqlx::Error::Io(e) => Err(RotationError::Unreachable {
-            host,
-            port,
-            detail: e.to_string(),
-        }),
-        other => Err(RotationError::Database {
-            host,
-            port,
-            action: "open a session",
-            detail: other.to_string(),
-            hint: "",
-        }),
     }
 }
 

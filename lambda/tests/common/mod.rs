@@ -415,7 +415,7 @@ impl Harness {
                 stats: stats.clone(),
             },
             CountingConnector {
-                inner: Drivers::new(config.ca_bundle.clone(), config.connect_timeout),
+                inner: Drivers::from_config(&config),
                 stats: stats.clone(),
             },
             config,
