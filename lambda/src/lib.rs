@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod event;
+pub mod master;
 pub mod password;
 pub mod rotation;
 pub mod secret;

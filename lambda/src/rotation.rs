@@ -19,6 +19,7 @@ use crate::config::{Config, StrategySetting};
 use crate::db::Connector;
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
+use crate::master::{self, RdsDirectory};
 use crate::secret::{EngineFamily, Login, SecretValue, partner_username};
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
 
@@ -37,6 +38,8 @@ pub struct Rotator<S, C> {
     store: S,
     connector: C,
     config: Config,
+    /// Finds the database of an RDS-managed master secret.
+    rds: Option<Box<dyn RdsDirectory>>,
 }
 
 impl<S: SecretStore, C: Connector> Rotator<S, C> {
@@ -45,7 +48,14 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             store,
             connector,
             config,
+            rds: None,
         }
+    }
+
+    /// Lets alternating-users rotations find the database of an RDS-managed master secret.
+    pub fn with_rds(mut self, rds: impl RdsDirectory + 'static) -> Self {
+        self.rds = Some(Box::new(rds));
+        self
     }
 
     /// Runs one step of one rotation.
@@ -232,43 +242,19 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let account_host = account_host?;
         info!(user = %current.username, "AWSCURRENT logs in");
 
-        let master_error = |problem: String| RotationError::MasterSecret {
-            secret: secret.to_owned(),
-            master: master_arn.to_owned(),
-            problem,
-        };
-        let master_value = self
-            .store
-            .get(master_arn, Staged::Stage(AWSCURRENT))
-            .await
-            .map_err(|e| master_error(e.to_string()))?
-            .ok_or_else(|| {
-                master_error(
-                    "it does not exist or has no AWSCURRENT value; check `masterarn`, and that \
-                     the function's role may read it"
-                        .into(),
-                )
-            })?;
-        if let Some(master_host) = master_value.str_field("host")
-            && !master_host.eq_ignore_ascii_case(&pending.host)
-        {
-            return Err(RotationError::MasterHostMismatch {
-                secret: secret.to_owned(),
-                host: pending.host,
-                master: master_arn.to_owned(),
-                master_host: master_host.to_owned(),
-            });
-        }
-        let master = pending_value
-            .overlaid_with(&master_value)
-            .login(&self.config)
-            .map_err(master_error)?;
+        let master = self
+            .master_login(secret, master_arn, pending_value, &pending)
+            .await?;
         let Some(mut session) = self.connector.login(&master).await? else {
-            return Err(master_error(format!(
-                "its credential does not log in to {}:{} as `{}`; put the master user's current \
+            return Err(master_error(
+                secret,
+                master_arn,
+                format!(
+                    "its credential does not log in to {}:{} as `{}`; put the master user's current \
                  password in it",
-                master.host, master.port, master.username
-            )));
+                    master.host, master.port, master.username
+                ),
+            ));
         };
         let result = session
             .clone_user(
@@ -287,6 +273,96 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             "the master user gave the alternate user the current user's privileges and the AWSPENDING password"
         );
         Ok(())
+    }
+
+    /// The master user's login, from the master secret alone or, for an RDS-managed master
+    /// secret, from the RDS database it is tagged with (see [`crate::master`]). Refuses, before
+    /// the master password goes anywhere, a rotated secret whose host is not that database.
+    async fn master_login(
+        &self,
+        secret: &str,
+        master_arn: &str,
+        pending_value: &SecretValue,
+        pending: &Login,
+    ) -> Result<Login, RotationError> {
+        let fail = |problem: String| master_error(secret, master_arn, problem);
+        let master_value = self
+            .store
+            .get(master_arn, Staged::Stage(AWSCURRENT))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .ok_or_else(|| {
+                fail(
+                    "it does not exist or has no AWSCURRENT value; check `masterarn`, and that \
+                     the function's role may read it"
+                        .into(),
+                )
+            })?;
+        let own_host = master_value.str_field("host").map(str::to_owned);
+        let host_matches = own_host
+            .as_deref()
+            .is_some_and(|host| master::same_host(host, &pending.host));
+        // The RDS API is asked only when the master secret names no host, or names another
+        // one than the rotated secret (which may then be one of its replicas or readers).
+        let database = if host_matches {
+            None
+        } else {
+            let tags = self
+                .store
+                .describe(master_arn)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .tags;
+            match (master::tagged_database(&tags), &self.rds) {
+                (Some((tag, arn)), Some(rds)) => Some(
+                    if tag == master::CLUSTER_TAG {
+                        rds.cluster(arn).await
+                    } else {
+                        rds.instance(arn).await
+                    }
+                    .map_err(fail)?,
+                ),
+                (Some(_), None) => {
+                    return Err(fail(
+                        "it is managed by RDS, and this function was built without an RDS API \
+                         client to find its database"
+                            .into(),
+                    ));
+                }
+                (None, _) if own_host.is_none() => {
+                    return Err(fail(format!(
+                        "it names no `host`, and has no `{}` or `{}` tag to find its database \
+                         with; add the master database's `host` (and `port`, `engine`) to it",
+                        master::INSTANCE_TAG,
+                        master::CLUSTER_TAG
+                    )));
+                }
+                (None, _) => None,
+            }
+        };
+        if !host_matches && !database.as_ref().is_some_and(|db| db.serves(&pending.host)) {
+            return Err(RotationError::MasterHostMismatch {
+                secret: secret.to_owned(),
+                host: pending.host.clone(),
+                master: master_arn.to_owned(),
+                master_host: match (&database, own_host) {
+                    (Some(db), _) => format!("{} ({})", db.arn, db.hosts.join(", ")),
+                    (None, Some(host)) => host,
+                    (None, None) => "no host".into(),
+                },
+            });
+        }
+        let master = master::master_value(&master_value, pending_value, database.as_ref())
+            .login(self.config.tls)
+            .map_err(|e| fail(e.to_string()))?;
+        if master.engine.family() != pending.engine.family() {
+            return Err(fail(format!(
+                "it is for engine `{}` but the secret is for `{}`",
+                master.engine.name(),
+                pending.engine.name()
+            )));
+        }
+        Ok(master)
     }
 
     async fn test_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
@@ -354,7 +430,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         value: &SecretValue,
     ) -> Result<Login, RotationError> {
         value
-            .login(&self.config)
+            .login(self.config.tls)
             .map_err(|problem| RotationError::InvalidSecret {
                 secret: secret.to_owned(),
                 stage: stage.to_owned(),
@@ -390,6 +466,14 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     }
 }
 
+fn master_error(secret: &str, master_arn: &str, problem: String) -> RotationError {
+    RotationError::MasterSecret {
+        secret: secret.to_owned(),
+        master: master_arn.to_owned(),
+        problem,
+    }
+}
+
 /// What the guard decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
@@ -399,7 +483,9 @@ enum Guard {
 
 /// The checks AWS's own templates make before any step.
 fn guard(metadata: &SecretMetadata, event: &RotationEvent) -> Result<Guard, RotationError> {
-    if !metadata.rotation_enabled {
+    // AWS's templates refuse only an explicit `RotationEnabled: false`; an answer without the
+    // field goes on.
+    if metadata.rotation_enabled == Some(false) {
         return Err(RotationError::RotationDisabled {
             secret: event.secret_id.clone(),
         });
@@ -463,6 +549,31 @@ fn same_identity(
 mod tests {
     use super::*;
     use crate::secret::{Engine, Tls};
+
+    fn event(token: &str) -> RotationEvent {
+        RotationEvent {
+            secret_id: "s".into(),
+            token: token.into(),
+            step: Step::Set,
+            rotation_token: None,
+        }
+    }
+
+    #[test]
+    fn the_guard_refuses_only_an_explicit_rotation_disabled() {
+        let mut metadata = SecretMetadata::default();
+        metadata
+            .versions
+            .insert("t".into(), vec![AWSPENDING.to_owned()]);
+        for (enabled, proceeds) in [(None, true), (Some(true), true), (Some(false), false)] {
+            metadata.rotation_enabled = enabled;
+            let outcome = guard(&metadata, &event("t"));
+            assert_eq!(outcome.is_ok(), proceeds, "{enabled:?}");
+            if !proceeds {
+                assert_eq!(outcome.unwrap_err().kind(), "RotationDisabled");
+            }
+        }
+    }
 
     fn login(engine: Engine, host: &str, user: &str) -> Login {
         Login {

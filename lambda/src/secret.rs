@@ -10,7 +10,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use crate::config::{Config, TlsDefault};
+use crate::config::TlsDefault;
 
 /// The engines a secret's `engine` field may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +162,11 @@ impl SecretValue {
         Self { fields }
     }
 
+    /// Every field. Values include the password: name them, never print them.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
     /// A string field, if present and a string.
     pub fn str_field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).and_then(Value::as_str)
@@ -171,17 +176,6 @@ impl SecretValue {
     pub fn with_field(&self, name: &str, value: &str) -> Self {
         let mut fields = self.fields.clone();
         fields.insert(name.to_owned(), Value::String(value.to_owned()));
-        Self { fields }
-    }
-
-    /// This value with `other`'s fields laid over it: an RDS-managed master secret holds only a
-    /// username and a password, and takes the rest from the secret it serves.
-    pub fn overlaid_with(&self, other: &SecretValue) -> Self {
-        let mut fields = self.fields.clone();
-        fields.remove("masterarn");
-        for (key, value) in &other.fields {
-            fields.insert(key.clone(), value.clone());
-        }
         Self { fields }
     }
 
@@ -195,8 +189,9 @@ impl SecretValue {
         self.str_field("masterarn").filter(|arn| !arn.is_empty())
     }
 
-    /// Reads the login this value describes, checking each field.
-    pub fn login(&self, config: &Config) -> Result<Login, String> {
+    /// Reads the login this value describes, checking each field. `default_tls` applies when
+    /// the value has no `ssl` field.
+    pub fn login(&self, default_tls: TlsDefault) -> Result<Login, String> {
         let engine_name = self.required_str("engine")?;
         let engine = Engine::parse(engine_name).ok_or_else(|| {
             format!(
@@ -239,7 +234,7 @@ impl SecretValue {
         }
         .or_else(|| (engine.family() == EngineFamily::Postgres).then(|| "postgres".to_owned()));
         let tls = match self.fields.get("ssl") {
-            None | Some(Value::Null) => match config.tls {
+            None | Some(Value::Null) => match default_tls {
                 TlsDefault::VerifyFull => Tls::VerifyFull,
                 TlsDefault::Disabled => Tls::Disabled,
             },
@@ -278,8 +273,8 @@ impl SecretValue {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config::from_lookup(|_| None).unwrap()
+    fn config() -> TlsDefault {
+        TlsDefault::VerifyFull
     }
 
     fn value(json: &str) -> SecretValue {
@@ -289,7 +284,7 @@ mod tests {
     #[test]
     fn reads_a_postgres_login_with_defaults() {
         let login = value(r#"{"engine":"postgres","host":"db","username":"app","password":"pw"}"#)
-            .login(&config())
+            .login(config())
             .unwrap();
         assert_eq!(login.port, 5432);
         assert_eq!(login.dbname.as_deref(), Some("postgres"));
@@ -301,7 +296,7 @@ mod tests {
         let login = value(
             r#"{"engine":"mariadb","host":"db","port":"3307","username":"app","password":"pw"}"#,
         )
-        .login(&config())
+        .login(config())
         .unwrap();
         assert_eq!(login.port, 3307);
         assert_eq!(login.dbname, None);
@@ -318,7 +313,7 @@ mod tests {
             let json = format!(
                 r#"{{"engine":"mysql","host":"db","username":"a","password":"p","ssl":{ssl}}}"#
             );
-            assert_eq!(value(&json).login(&config()).unwrap().tls, tls);
+            assert_eq!(value(&json).login(config()).unwrap().tls, tls);
         }
     }
 
@@ -355,7 +350,7 @@ mod tests {
             ),
         ];
         for (json, field) in cases {
-            let error = value(json).login(&config()).unwrap_err();
+            let error = value(json).login(config()).unwrap_err();
             assert!(error.contains(field), "{error}");
             assert!(!error.contains("pw1"), "{error}");
         }
@@ -389,25 +384,13 @@ mod tests {
     }
 
     #[test]
-    fn master_overlay_keeps_the_secret_s_host() {
-        let secret = value(
-            r#"{"engine":"mysql","host":"db","username":"app","password":"a","masterarn":"m"}"#,
-        );
-        let master = value(r#"{"username":"admin","password":"b"}"#);
-        let merged = secret.overlaid_with(&master);
-        assert_eq!(merged.str_field("host"), Some("db"));
-        assert_eq!(merged.str_field("username"), Some("admin"));
-        assert_eq!(merged.master_arn(), None);
-    }
-
-    #[test]
     fn debug_never_shows_values() {
         let secret = value(r#"{"username":"u","password":"hunter2-secret"}"#);
         let shown = format!("{secret:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         let login =
             value(r#"{"engine":"mysql","host":"h","username":"u","password":"hunter2-secret"}"#)
-                .login(&config())
+                .login(config())
                 .unwrap();
         assert!(!format!("{login:?}").contains("hunter2"));
     }

@@ -21,9 +21,14 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// What DescribeSecret says about a secret's rotation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretMetadata {
-    pub rotation_enabled: bool,
+    /// `None` when the answer leaves the field out: AWS's own templates refuse only an explicit
+    /// `false`, and so does the guard.
+    pub rotation_enabled: Option<bool>,
     /// Version id to its staging labels.
     pub versions: BTreeMap<String, Vec<String>>,
+    /// The secret's tags, key to value. RDS tags the master secrets it manages with the
+    /// database they belong to (`aws:rds:primaryDBInstanceArn`, `aws:rds:primaryDBClusterArn`).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl SecretMetadata {
@@ -161,11 +166,16 @@ impl SecretStore for AwsSecretStore {
             .await
             .map_err(|e| sm_error("DescribeSecret", secret, e))?;
         Ok(SecretMetadata {
-            rotation_enabled: out.rotation_enabled().unwrap_or(false),
+            rotation_enabled: out.rotation_enabled(),
             versions: out
                 .version_ids_to_stages()
                 .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            tags: out
+                .tags()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+                .collect(),
         })
     }
 

@@ -164,7 +164,7 @@ async fn throttling_is_retried_then_succeeds() {
         .describe(ARN)
         .await
         .expect("the SDK retries throttling");
-    assert!(metadata.rotation_enabled);
+    assert_eq!(metadata.rotation_enabled, Some(true));
 }
 
 #[tokio::test]
@@ -178,4 +178,26 @@ async fn persistent_throttling_says_it_will_be_retried() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("throttled"), "{error}");
+}
+
+#[tokio::test]
+async fn describe_keeps_an_absent_rotation_flag_and_the_tags() {
+    let described = mock!(Client::describe_secret).then_output(|| {
+        DescribeSecretOutput::builder()
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("aws:rds:primaryDBInstanceArn")
+                    .value("arn:aws:rds:us-east-1:123456789012:db:orders")
+                    .build(),
+            )
+            .build()
+    });
+    let store = AwsSecretStore::from_client(mock_client!(aws_sdk_secretsmanager, [&described]));
+    let metadata = store.describe(ARN).await.unwrap();
+    // Absent, not false: the guard goes on, as AWS's templates do.
+    assert_eq!(metadata.rotation_enabled, None);
+    assert_eq!(
+        metadata.tags["aws:rds:primaryDBInstanceArn"],
+        "arn:aws:rds:us-east-1:123456789012:db:orders"
+    );
 }

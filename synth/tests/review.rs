@@ -133,3 +133,49 @@ fn hostile_source_path_stays_in_its_comment() {
             .contains("\"a\\nResources: {}\\n#\"")
     );
 }
+
+/// The RDS read permissions that find an RDS-managed master secret's database are granted only
+/// when some database names a master secret, and only to read.
+#[test]
+fn rds_reads_only_with_a_master_secret() {
+    let single = render(EXAMPLE);
+    assert!(!single.contains("rds:"), "single user needs no RDS API");
+    let alternating = synth::render_config(
+        include_str!("../../examples/mysql-alternating-users.yaml"),
+        "examples/mysql-alternating-users.yaml",
+    )
+    .unwrap();
+    let doc: Value = serde_yaml_ng::from_str(&alternating).unwrap();
+    let statements = doc["Resources"]["RotationFunctionRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let find = statements
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("FindMasterDatabases"))
+        .expect("FindMasterDatabases");
+    let actions: Vec<&str> = find["Action"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+    );
+    let read = statements
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("ReadMasterSecrets"))
+        .unwrap();
+    assert!(
+        read["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .all(|a| matches!(
+                a.as_str(),
+                Some("secretsmanager:DescribeSecret" | "secretsmanager:GetSecretValue")
+            ))
+    );
+}
