@@ -1,23 +1,40 @@
-//! MySQL, Aurora MySQL and MariaDB.
+//! MySQL, Aurora MySQL and MariaDB, over `mysql_async`.
+//!
+//! A login is one connection (no pool), built field by field, over TLS verified against the CA
+//! bundle alone (built-in roots off, host name checked), or over plaintext only when the
+//! secret or configuration chose it: a server without TLS fails the login, it is never a
+//! silent downgrade. Right after login the session pins its `sql_mode` and bounds every lock
+//! wait and statement ([`server::Server::session_setup`]), and the function bounds every
+//! statement again itself, so a lock held elsewhere fails the step with a clear error well
+//! inside the Lambda timeout.
 //!
 //! Neither server takes a bind parameter for a password in `ALTER USER` or `SET PASSWORD`, so
-//! the literal is built by [`quote_string`]. How a backslash reads depends on the session's
-//! `sql_mode` (`NO_BACKSLASH_ESCAPES`), so a session reads its mode (once) before quoting anything.
-//! Which statement changes a user's own password depends on the server: `ALTER USER
-//! CURRENT_USER()` on MySQL 5.7.6 and later; `SET PASSWORD = PASSWORD(...)` on MariaDB, where
-//! `ALTER USER` needs the CREATE USER privilege, and on older MySQL. Error messages of those
-//! statements are never passed on, since a syntax error would quote the password.
+//! the literal is built by [`quote_string`] for the pinned mode. Error messages of statements
+//! that carry a password are never passed on, since a syntax error would quote the password.
+//!
+//! Copying a user to its alternate reads both users' `SHOW GRANTS` into a structure
+//! ([`grants`]) and refuses, before any change, a partner that is the master user or that holds
+//! anything the user does not: otherwise a secret naming `X_clone` would let its writer reset
+//! the password of `X` and take its grants. Whatever differs between server versions lives
+//! in [`server`].
 
-use std::path::PathBuf;
+pub mod grants;
+pub mod server;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Row, SslOpts, Value};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
-use sqlx::{ConnectOptions, Connection, Executor, Row};
 
-use super::{PRIVILEGE_HINT, Session, connect_failure};
+use self::grants::{Line, Requirement};
+use self::server::{RequireSource, Server};
+use super::{ConnectSettings, PRIVILEGE_HINT, Session};
 use crate::error::RotationError;
 use crate::secret::Login;
+
+pub use self::grants::redacted;
 
 /// Quotes a string literal for a session whose `sql_mode` has (or lacks) `NO_BACKSLASH_ESCAPES`.
 pub fn quote_string(value: &str, no_backslash_escapes: bool) -> String {
@@ -36,117 +53,194 @@ pub fn quote_string(value: &str, no_backslash_escapes: bool) -> String {
     quoted
 }
 
-/// Quotes an identifier with backticks, which mean the same under every `sql_mode`.
+/// Quotes an identifier with backticks, which mean the same under every `sql_mode` the
+/// function's sessions run with.
 pub fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// MySQL's `ER_ACCESS_DENIED_ERROR` and `ER_ACCESS_DENIED_NO_PASSWORD_ERROR`.
-fn is_rejection(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error
-        .try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|e| matches!(e.number(), 1045 | 1698))
-}
+/// MySQL's `ER_ACCESS_DENIED_ERROR`: the password (or user) is wrong.
+const ACCESS_DENIED: u16 = 1045;
+/// `ER_NONEXISTING_GRANT`: `SHOW GRANTS` for an account that does not exist.
+const NO_SUCH_GRANT: u16 = 1141;
 
-/// The server family and version, read once per session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Server {
-    MariaDb,
-    MySql(u32, u32, u32),
-}
-
-impl Server {
-    /// Reads `SELECT VERSION()`, e.g. `8.0.36`, `5.7.44-log` or `10.11.6-MariaDB-0+deb12u1`.
-    pub fn from_version(version: &str) -> Self {
-        if version.to_ascii_lowercase().contains("mariadb") {
-            return Self::MariaDb;
-        }
-        let mut parts = version
-            .split(|c: char| !c.is_ascii_digit())
-            .map(|n| n.parse::<u32>().unwrap_or(0));
-        let mut next = || parts.next().unwrap_or(0);
-        Self::MySql(next(), next(), next())
-    }
-
-    /// Whether `ALTER USER CURRENT_USER() IDENTIFIED BY` changes the session user's password.
-    pub fn has_alter_user(self) -> bool {
-        matches!(self, Self::MySql(major, minor, patch) if (major, minor, patch) >= (5, 7, 6))
-    }
-}
+/// How long past the server-side bound the function waits before giving up on a statement.
+const BACKSTOP: Duration = Duration::from_secs(2);
 
 pub(super) async fn login(
     login: &Login,
-    ca_bundle: Option<&PathBuf>,
+    settings: ConnectSettings<'_>,
 ) -> Result<Option<Box<dyn Session>>, RotationError> {
-    let mut options = MySqlConnectOptions::new()
-        .host(&login.host)
-        .port(login.port)
-        .username(&login.username)
-        .password(login.password.expose_secret())
-        .charset("utf8mb4")
-        .log_statements(log::LevelFilter::Off)
-        .log_slow_statements(log::LevelFilter::Off, std::time::Duration::MAX);
-    if let Some(dbname) = &login.dbname {
-        options = options.database(dbname);
-    }
-    options = match ca_bundle {
-        Some(bundle) => options
-            .ssl_mode(MySqlSslMode::VerifyIdentity)
-            .ssl_ca(bundle),
-        None => options.ssl_mode(MySqlSslMode::Disabled),
+    let ssl = settings.ca_bundle.map(|bundle| {
+        SslOpts::default()
+            .with_root_certs(vec![bundle.to_path_buf().into()])
+            .with_disable_built_in_roots(true)
+            .with_danger_skip_domain_validation(false)
+            .with_danger_accept_invalid_certs(false)
+    });
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(login.host.clone())
+        .tcp_port(login.port)
+        .user(Some(login.username.clone()))
+        .pass(Some(login.password.expose_secret().to_owned()))
+        .db_name(login.dbname.clone())
+        .ssl_opts(ssl)
+        // A loopback host would otherwise switch to the server's Unix socket, without TLS.
+        .prefer_socket(false)
+        .enable_cleartext_plugin(false)
+        .stmt_cache_size(0);
+    let conn = match Conn::new(opts).await {
+        Ok(conn) => conn,
+        Err(error) => return login_failure(login, error),
     };
-    match MySqlConnection::connect_with(&options).await {
-        Ok(conn) => Ok(Some(Box::new(MySqlSession {
-            conn,
-            host: login.host.clone(),
-            port: login.port,
-            dialect: None,
-        }))),
-        Err(error) => connect_failure(login, error, is_rejection),
+    let mut session = MySqlSession {
+        conn,
+        host: login.host.clone(),
+        port: login.port,
+        timeout: settings.statement_timeout,
+        server: Server::MySql(0, 0, 0),
+        current_user: (String::new(), String::new()),
+        login_user: String::new(),
+    };
+    session.prepare().await?;
+    Ok(Some(Box::new(session)))
+}
+
+/// Sorts a failed login into the error that says what to check.
+fn login_failure(
+    login: &Login,
+    error: mysql_async::Error,
+) -> Result<Option<Box<dyn Session>>, RotationError> {
+    use mysql_async::{DriverError, Error, IoError};
+    let (host, port) = (login.host.clone(), login.port);
+    let tls = |detail: String| RotationError::Tls {
+        host: login.host.clone(),
+        port: login.port,
+        detail,
+    };
+    let unreachable = |detail: String| RotationError::Unreachable {
+        host: login.host.clone(),
+        port: login.port,
+        detail,
+    };
+    match error {
+        Error::Server(e) if e.code == ACCESS_DENIED => Ok(None),
+        // 1698 (no password), 1130 (host not allowed), 3118/4151 (account locked), 1862
+        // (password expired), 1226 (too many connections): another password would not help.
+        Error::Server(e) => Err(RotationError::LoginRefused {
+            host,
+            port,
+            user: login.username.clone(),
+            detail: format!("{} (error {})", e.message, e.code),
+        }),
+        Error::Driver(DriverError::NoClientSslFlagFromServer) => Err(tls(
+            "the server does not offer TLS; the function does not fall back to plaintext".into(),
+        )),
+        Error::Io(IoError::Tls(e)) => Err(tls(e.to_string())),
+        Error::Io(IoError::Io(e)) if is_tls_failure(&e) => Err(tls(e.to_string())),
+        Error::Io(IoError::Io(e)) => Err(unreachable(e.to_string())),
+        Error::Driver(
+            e @ (DriverError::UnknownAuthPlugin { .. }
+            | DriverError::CleartextPluginDisabled
+            | DriverError::MysqlOldPasswordDisabled),
+        ) => Err(RotationError::LoginRefused {
+            host,
+            port,
+            user: login.username.clone(),
+            detail: e.to_string(),
+        }),
+        Error::Driver(e) => Err(unreachable(e.to_string())),
+        Error::Other(e) => Err(unreachable(e.to_string())),
+        Error::Url(e) => Err(unreachable(e.to_string())),
     }
 }
 
-/// What a session's SQL text must respect: how literals are read, and which server it is.
-#[derive(Debug, Clone, Copy)]
-struct Dialect {
-    no_backslash_escapes: bool,
-    server: Server,
-}
-
-impl Dialect {
-    fn quote(self, value: &str) -> String {
-        quote_string(value, self.no_backslash_escapes)
+/// Whether an I/O error is rustls refusing the server (tokio-rustls wraps its errors in I/O).
+fn is_tls_failure(error: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error
+        .get_ref()
+        .map(|e| e as &(dyn std::error::Error + 'static));
+    while let Some(e) = source {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        source = e.source();
     }
+    false
 }
 
 struct MySqlSession {
-    conn: MySqlConnection,
+    conn: Conn,
     host: String,
     port: u16,
-    /// Read on first need: a session that only runs a test query never asks.
-    dialect: Option<Dialect>,
+    timeout: Duration,
+    server: Server,
+    /// `CURRENT_USER()`: the account the server matched (the proxied one for a proxy user).
+    current_user: (String, String),
+    /// The user name of `USER()`: the name the client logged in with.
+    login_user: String,
+}
+
+/// Splits `user@host` at the last `@` (a user name may hold one, a host may not).
+fn split_account(account: &str) -> (String, String) {
+    match account.rsplit_once('@') {
+        Some((user, host)) => (user.to_owned(), host.to_owned()),
+        None => (account.to_owned(), String::new()),
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_owned()),
+    }
 }
 
 impl MySqlSession {
+    /// Reads the server and the session's identity, then pins the session's mode and bounds.
+    async fn prepare(&mut self) -> Result<(), RotationError> {
+        let rows = self
+            .rows(
+                "SELECT VERSION(), CURRENT_USER(), USER()",
+                "read its version and user",
+            )
+            .await?;
+        let row = rows.first().cloned().unwrap_or_default();
+        let column = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        self.server = Server::from_version(&column(0));
+        self.current_user = split_account(&column(1));
+        self.login_user = split_account(&column(2)).0;
+        let setup = self.server.session_setup(self.timeout);
+        self.run(&setup, "set the session's sql_mode and time bounds", true)
+            .await
+    }
+
+    fn quote(&self, value: &str) -> String {
+        quote_string(value, self.server.no_backslash_escapes())
+    }
+
     /// A statement failure; `show_message` is false for statements that carry a password.
     fn failure(
         &self,
         action: &'static str,
-        error: sqlx::Error,
+        error: mysql_async::Error,
         show_message: bool,
     ) -> RotationError {
         let (detail, hint) = match &error {
-            sqlx::Error::Database(db) => {
-                let number = db
-                    .try_downcast_ref::<MySqlDatabaseError>()
-                    .map(MySqlDatabaseError::number)
-                    .unwrap_or_default();
+            mysql_async::Error::Server(e) => {
                 let detail = if show_message {
-                    format!("{} (error {number})", db.message())
+                    format!("{} (error {})", e.message, e.code)
                 } else {
-                    format!("server error {number} (message withheld: it may quote the password)")
+                    format!(
+                        "server error {} (message withheld: it may quote the password)",
+                        e.code
+                    )
                 };
-                let denied = matches!(number, 1044 | 1142 | 1227 | 1370 | 1396);
+                if server::is_timeout(e.code) {
+                    return self.timed_out(action, detail);
+                }
+                let denied = matches!(e.code, 1044 | 1142 | 1227 | 1370 | 1698);
                 (detail, if denied { PRIVILEGE_HINT } else { "" })
             }
             other if show_message => (other.to_string(), ""),
@@ -163,42 +257,21 @@ impl MySqlSession {
             hint,
         }
     }
-}
 
-/// Rewrites one line of `SHOW GRANTS` for `user`@`host` so that it grants to `new_account`
-/// instead, without the password hash that MariaDB shows in it. `None` when the grantee cannot
-/// be found in the line.
-pub fn rewrite_grant(line: &str, user: &str, host: &str, new_account: &str) -> Option<String> {
-    let backtick = |s: &str| format!("`{}`", s.replace('`', "``"));
-    // MariaDB also doubles backslashes inside the backticks of SHOW GRANTS.
-    let backtick_escaped = |s: &str| format!("`{}`", s.replace('\\', "\\\\").replace('`', "``"));
-    let single = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
-    let candidates = [
-        format!("{}@{}", backtick(user), backtick(host)),
-        format!("{}@{}", backtick_escaped(user), backtick_escaped(host)),
-        format!("{}@{}", single(user), single(host)),
-    ];
-    for candidate in &candidates {
-        for keyword in [" TO ", " FOR "] {
-            let needle = format!("{keyword}{candidate}");
-            if let Some(at) = line.rfind(&needle) {
-                let mut rest = &line[at + needle.len()..];
-                if rest.starts_with(" IDENTIFIED ") {
-                    let end = [" REQUIRE ", " WITH "]
-                        .iter()
-                        .filter_map(|k| rest.find(k))
-                        .min()
-                        .unwrap_or(rest.len());
-                    rest = &rest[end..];
-                }
-                return Some(format!("{}{keyword}{new_account}{rest}", &line[..at]));
-            }
+    fn timed_out(&self, action: &'static str, detail: String) -> RotationError {
+        RotationError::DatabaseTimeout {
+            host: self.host.clone(),
+            port: self.port,
+            action,
+            seconds: self.timeout.as_secs(),
+            detail,
         }
     }
-    None
-}
 
-impl MySqlSession {
+    fn bound(&self) -> Duration {
+        self.timeout + BACKSTOP
+    }
+
     /// Runs a statement; `show_message` is false when it carries a password.
     async fn run(
         &mut self,
@@ -206,85 +279,166 @@ impl MySqlSession {
         action: &'static str,
         show_message: bool,
     ) -> Result<(), RotationError> {
-        let result = self.conn.execute(sql).await;
-        result
-            .map(drop)
-            .map_err(|e| self.failure(action, e, show_message))
-    }
-
-    /// The grants of `account` (`'user'@'host'`), one statement per line.
-    async fn grants(&mut self, account: &str) -> Result<Vec<String>, RotationError> {
-        let sql = format!("SHOW GRANTS FOR {account}");
-        let result = self.conn.fetch_all(sql.as_str()).await;
-        // The lines may carry a password hash: their text never goes into an error.
-        let rows = result.map_err(|e| self.failure("read the user's grants", e, false))?;
-        rows.iter()
-            .map(|row| {
-                row.try_get::<String, _>(0)
-                    .or_else(|_| {
-                        row.try_get::<Vec<u8>, _>(0)
-                            .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    })
-                    .map_err(|e| self.failure("read the user's grants", e, true))
-            })
-            .collect()
-    }
-
-    /// The session's dialect, read from the server once.
-    async fn dialect(&mut self) -> Result<Dialect, RotationError> {
-        if let Some(dialect) = self.dialect {
-            return Ok(dialect);
+        let bound = self.bound();
+        match tokio::time::timeout(bound, self.conn.query_drop(sql)).await {
+            Ok(result) => result.map_err(|e| self.failure(action, e, show_message)),
+            Err(_) => Err(self.timed_out(action, "no answer from the server".into())),
         }
-        let probe: Result<(String, String), _> =
-            sqlx::query_as("SELECT CAST(@@SESSION.sql_mode AS CHAR), CAST(VERSION() AS CHAR)")
-                .fetch_one(&mut self.conn)
-                .await;
-        let (sql_mode, version) =
-            probe.map_err(|e| self.failure("read its sql_mode and version", e, true))?;
-        let dialect = Dialect {
-            no_backslash_escapes: sql_mode
-                .to_ascii_uppercase()
-                .contains("NO_BACKSLASH_ESCAPES"),
-            server: Server::from_version(&version),
+    }
+
+    /// Runs a query without parameters; every column as text.
+    async fn rows(
+        &mut self,
+        sql: &str,
+        action: &'static str,
+    ) -> Result<Vec<Vec<Option<String>>>, RotationError> {
+        let bound = self.bound();
+        let result = match tokio::time::timeout(bound, self.conn.query::<Row, _>(sql)).await {
+            Ok(result) => result.map_err(|e| self.failure(action, e, true))?,
+            Err(_) => return Err(self.timed_out(action, "no answer from the server".into())),
         };
-        self.dialect = Some(dialect);
-        Ok(dialect)
+        Ok(result
+            .into_iter()
+            .map(|row| row.unwrap().iter().map(text).collect())
+            .collect())
+    }
+
+    /// The grants of `user`@`host`, parsed; `None` when the account does not exist.
+    async fn grants(&mut self, user: &str, host: &str) -> Result<Option<Vec<Line>>, RotationError> {
+        let account = self.server.account(user, host);
+        let sql = format!("SHOW GRANTS FOR {account}");
+        let bound = self.bound();
+        let action = "read a user's grants";
+        let rows = match tokio::time::timeout(bound, self.conn.query::<Row, _>(sql.as_str())).await
+        {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == NO_SUCH_GRANT => return Ok(None),
+            Ok(Err(e)) => return Err(self.failure(action, e, true)),
+            Err(_) => return Err(self.timed_out(action, "no answer from the server".into())),
+        };
+        let mut lines = Vec::new();
+        for row in rows {
+            let line = row.unwrap().first().and_then(text).unwrap_or_default();
+            let parsed = grants::parse(&line).map_err(|problem| RotationError::Database {
+                host: self.host.clone(),
+                port: self.port,
+                action: "copy the user's grants",
+                detail: format!(
+                    "the SHOW GRANTS line `{}` is not one the function understands ({problem})",
+                    redacted(&line)
+                ),
+                hint: "",
+            })?;
+            if !parsed.grantee().is(user, host) {
+                return Err(RotationError::Database {
+                    host: self.host.clone(),
+                    port: self.port,
+                    action: "copy the user's grants",
+                    detail: format!(
+                        "the SHOW GRANTS line `{}` does not name `{user}`@`{host}` as grantee",
+                        redacted(&line)
+                    ),
+                    hint: "",
+                });
+            }
+            lines.push(parsed);
+        }
+        Ok(Some(lines))
+    }
+
+    /// The TLS requirement of `user`@`host`, from where this server keeps it.
+    async fn requirement(
+        &mut self,
+        user: &str,
+        host: &str,
+        lines: &[Line],
+    ) -> Result<Requirement, RotationError> {
+        let action = "read the user's TLS requirement";
+        match self.server.require_source() {
+            RequireSource::ShowGrants => Ok(lines
+                .iter()
+                .find_map(|line| match line {
+                    Line::Grant {
+                        require: Some(r), ..
+                    } => Some(r.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default()),
+            RequireSource::UserTable => {
+                let bound = self.bound();
+                let query = self
+                    .conn
+                    .exec::<Row, _, _>(server::USER_TLS_QUERY, (user.to_owned(), host.to_owned()));
+                let rows = match tokio::time::timeout(bound, query).await {
+                    Ok(result) => result.map_err(|e| self.failure(action, e, true))?,
+                    Err(_) => {
+                        return Err(self.timed_out(action, "no answer from the server".into()));
+                    }
+                };
+                let row: Vec<String> = rows
+                    .into_iter()
+                    .next()
+                    .map(|row| {
+                        row.unwrap()
+                            .iter()
+                            .map(|v| text(v).unwrap_or_default())
+                            .collect()
+                    })
+                    .ok_or_else(|| self.database(action, "the user is not in mysql.user".into()))?;
+                let column = |i: usize| row.get(i).map(String::as_str).unwrap_or_default();
+                Server::requirement_from_user_table(column(0), column(1), column(2), column(3))
+                    .map_err(|problem| self.database(action, problem))
+            }
+        }
+    }
+
+    fn database(&self, action: &'static str, detail: String) -> RotationError {
+        RotationError::Database {
+            host: self.host.clone(),
+            port: self.port,
+            action,
+            detail,
+            hint: "",
+        }
     }
 }
 
 #[async_trait]
 impl Session for MySqlSession {
-    async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError> {
-        let dialect = self.dialect().await?;
-        let literal = dialect.quote(password.expose_secret());
-        // Both forms name no user: they can only change the account that logged in.
-        let sql = if dialect.server.has_alter_user() {
-            format!("ALTER USER CURRENT_USER() IDENTIFIED BY {literal}")
-        } else {
-            format!("SET PASSWORD = PASSWORD({literal})")
-        };
-        let result = self.conn.execute(sql.as_str()).await;
-        result
-            .map(drop)
-            .map_err(|e| self.failure("change the password", e, false))
+    async fn set_own_password(
+        &mut self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError> {
+        // Both statements change the account the server matched (CURRENT_USER()): refuse
+        // unless that is the login user itself, not an anonymous or proxied account.
+        let (account_user, account_host) = &self.current_user;
+        if account_user != username || self.login_user != username {
+            return Err(self.database(
+                "change the password",
+                format!(
+                    "the session logged in as `{}` is the account `{account_user}`@`{account_host}`, \
+                     not the user `{username}`; the function only changes the login user's own \
+                     password (check for anonymous accounts or proxy grants matching the user)",
+                    self.login_user
+                ),
+            ));
+        }
+        let literal = self.quote(password.expose_secret());
+        let sql = self.server.set_own_password(&literal);
+        self.run(&sql, "change the password", false).await
     }
 
     async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
-        let result = sqlx::query_scalar::<_, String>(
-            "SELECT CAST(SUBSTRING_INDEX(CURRENT_USER(), '@', -1) AS CHAR)",
-        )
-        .fetch_one(&mut self.conn)
-        .await;
-        result
-            .map(Some)
-            .map_err(|e| self.failure("read the account's host", e, true))
+        Ok(Some(self.current_user.1.clone()))
     }
 
-    /// Replays every grant of the template (SHOW GRANTS: table, column and routine privileges,
-    /// roles, `REQUIRE SSL/X509`, `WITH GRANT OPTION`) for the same host pattern, on every
-    /// rotation, so grants added since the last one follow. Grants the target holds beyond the
-    /// template's are revoked, but only when the two sets differ, so an unchanged pair is not
-    /// touched.
+    /// Refuses a partner that is the master user or holds anything the user does not, then
+    /// creates it if needed, sets its password, replays every grant of the user (GRANT lines,
+    /// then partial revokes, then the default role) for the same host pattern and copies the
+    /// TLS requirement exactly. Grants added to the user since the last rotation follow; a
+    /// grant added to the partner by hand stops the rotation (it is never silently revoked,
+    /// since that is what a takeover of another user would look like, too).
     async fn clone_user(
         &mut self,
         template: &str,
@@ -292,87 +446,72 @@ impl Session for MySqlSession {
         target: &str,
         password: &SecretString,
     ) -> Result<(), RotationError> {
-        let dialect = self.dialect().await?;
         let host = host.unwrap_or("%");
-        let template_account = format!("{}@{}", dialect.quote(template), dialect.quote(host));
-        let target_account = format!("{}@{}", dialect.quote(target), dialect.quote(host));
-        let password = dialect.quote(password.expose_secret());
-
-        let mut wanted = Vec::new();
-        for line in self.grants(&template_account).await? {
-            let grant = rewrite_grant(&line, template, host, &target_account).ok_or_else(|| {
-                RotationError::Database {
-                    host: self.host.clone(),
-                    port: self.port,
-                    action: "copy the user's grants",
-                    detail: "a SHOW GRANTS line does not name the user as grantee".into(),
-                    hint: "",
-                }
-            })?;
-            wanted.push(grant);
+        let refuse = |problem: String| RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem,
+        };
+        if target == self.current_user.0 || target == self.login_user {
+            return Err(refuse(format!(
+                "`{target}` is the master user this function logs in as"
+            )));
         }
+        let template_lines = self.grants(template, host).await?.ok_or_else(|| {
+            self.database(
+                "copy the user's grants",
+                format!("the account `{template}`@`{host}` does not exist"),
+            )
+        })?;
+        if let Some(target_lines) = self.grants(target, host).await? {
+            let beyond = grants::excess(&template_lines, &target_lines);
+            if !beyond.is_empty() {
+                return Err(refuse(format!(
+                    "`{target}`@`{host}` holds {}, which `{template}` lacks",
+                    beyond.join(", ")
+                )));
+            }
+        }
+        let requirement = self.requirement(template, host, &template_lines).await?;
 
+        let target_account = self.server.account(target, host);
+        let password = self.quote(password.expose_secret());
         let create = format!("CREATE USER IF NOT EXISTS {target_account} IDENTIFIED BY {password}");
         self.run(&create, "create the alternate user", false)
             .await?;
-        let set_password = if dialect.server.has_alter_user() || dialect.server == Server::MariaDb {
-            format!("ALTER USER {target_account} IDENTIFIED BY {password}")
-        } else {
-            format!("SET PASSWORD FOR {target_account} = PASSWORD({password})")
-        };
+        let set_password = self.server.set_password_for(&target_account, &password);
         self.run(&set_password, "set the alternate user's password", false)
             .await?;
 
-        let mut held = Vec::new();
-        for line in self.grants(&target_account).await? {
-            held.extend(rewrite_grant(&line, target, host, &target_account));
-        }
-        let (mut wanted_sorted, mut held_sorted) = (wanted.clone(), held);
-        wanted_sorted.sort();
-        held_sorted.sort();
-        if wanted_sorted != held_sorted {
-            let revoke = format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {target_account}");
-            self.run(&revoke, "reset the alternate user's grants", true)
-                .await?;
-            for grant in &wanted {
-                self.run(grant, "copy a grant to the alternate user", false)
-                    .await?;
-            }
-        }
-
-        // MySQL 8 keeps REQUIRE out of SHOW GRANTS: copy it from the account itself.
-        if matches!(dialect.server, Server::MySql(major, _, _) if major >= 8) {
-            let result = sqlx::query_scalar::<_, String>(
-                "SELECT CAST(ssl_type AS CHAR) FROM mysql.user WHERE User = ? AND Host = ?",
-            )
-            .bind(template)
-            .bind(host)
-            .fetch_one(&mut self.conn)
-            .await;
-            let ssl_type =
-                result.map_err(|e| self.failure("read the user's TLS requirement", e, true))?;
-            let require = match ssl_type.as_str() {
-                "ANY" => "SSL",
-                "X509" => "X509",
-                _ => "NONE",
-            };
-            let sql = format!("ALTER USER {target_account} REQUIRE {require}");
-            self.run(&sql, "copy the user's TLS requirement", true)
+        // GRANT is additive and the partner holds nothing beyond the user (checked above), so
+        // replaying the user's lines makes the two equal; partial revokes come after the grants
+        // they narrow, and the default role after the role grants.
+        let order = |line: &Line| match line {
+            Line::Grant { .. } | Line::Roles { .. } | Line::Proxy { .. } => 0,
+            Line::Revoke { .. } => 1,
+            Line::DefaultRole { .. } => 2,
+        };
+        let mut replay: Vec<&Line> = template_lines.iter().collect();
+        replay.sort_by_key(|line| order(line));
+        for line in replay {
+            let sql = line.replay_for(&target_account);
+            self.run(&sql, "copy a grant to the alternate user", true)
                 .await?;
         }
-        Ok(())
+        let require = self.server.require_statement(
+            &target_account,
+            &requirement,
+            self.server.no_backslash_escapes(),
+        );
+        self.run(&require, "copy the user's TLS requirement", true)
+            .await
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {
-        sqlx::query_scalar::<_, i32>("SELECT 1")
-            .fetch_one(&mut self.conn)
-            .await
-            .map(drop)
-            .map_err(|e| self.failure("run a test query", e, true))
+        self.rows("SELECT 1", "run a test query").await.map(drop)
     }
 
     async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
+        let _ = tokio::time::timeout(BACKSTOP, self.conn.disconnect()).await;
     }
 }
 
@@ -404,69 +543,11 @@ mod tests {
     }
 
     #[test]
-    fn grants_are_rewritten_for_the_new_account() {
-        let new = "'app_clone'@'%'";
+    fn accounts_split_at_the_last_at_sign() {
         assert_eq!(
-            rewrite_grant(
-                "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*D821809F' REQUIRE SSL",
-                "app",
-                "%",
-                new
-            )
-            .unwrap(),
-            "GRANT USAGE ON *.* TO 'app_clone'@'%' REQUIRE SSL"
+            split_account("a@b@10.0.%"),
+            ("a@b".to_owned(), "10.0.%".to_owned())
         );
-        assert_eq!(
-            rewrite_grant(
-                "GRANT SELECT (`a`), INSERT ON `d`.`t` TO `app`@`%` WITH GRANT OPTION",
-                "app",
-                "%",
-                new
-            )
-            .unwrap(),
-            "GRANT SELECT (`a`), INSERT ON `d`.`t` TO 'app_clone'@'%' WITH GRANT OPTION"
-        );
-        assert_eq!(
-            rewrite_grant(
-                "GRANT EXECUTE ON PROCEDURE `d`.`p` TO 'app'@'10.0.%'",
-                "app",
-                "10.0.%",
-                "x"
-            )
-            .unwrap(),
-            "GRANT EXECUTE ON PROCEDURE `d`.`p` TO x"
-        );
-        assert_eq!(
-            rewrite_grant("SET DEFAULT ROLE `r` FOR `app`@`%`", "app", "%", new).unwrap(),
-            "SET DEFAULT ROLE `r` FOR 'app_clone'@'%'"
-        );
-        // MariaDB's rendering of a hostile name.
-        assert_eq!(
-            rewrite_grant(
-                "GRANT SELECT ON `d1`.* TO `we``i'rd\\\\x`@`%`",
-                "we`i'rd\\x",
-                "%",
-                new
-            )
-            .unwrap(),
-            "GRANT SELECT ON `d1`.* TO 'app_clone'@'%'"
-        );
-        assert_eq!(
-            rewrite_grant("GRANT SELECT ON *.* TO `other`@`%`", "app", "%", new),
-            None
-        );
-    }
-
-    #[test]
-    fn versions_choose_the_statement() {
-        assert_eq!(
-            Server::from_version("10.11.6-MariaDB-0+deb12u1"),
-            Server::MariaDb
-        );
-        assert!(!Server::MariaDb.has_alter_user());
-        assert!(Server::from_version("8.0.36").has_alter_user());
-        assert!(Server::from_version("5.7.44-log").has_alter_user());
-        assert!(!Server::from_version("5.7.5").has_alter_user());
-        assert!(!Server::from_version("5.6.51").has_alter_user());
+        assert_eq!(split_account("@%"), (String::new(), "%".to_owned()));
     }
 }
