@@ -36,7 +36,24 @@ pub struct PasswordPolicy {
 
 impl PasswordPolicy {
     pub const MIN_LENGTH: usize = 8;
+    /// GetRandomPassword's own limit, and the longest any engine here accepts.
     pub const MAX_LENGTH: usize = 4096;
+
+    /// The longest password an engine family accepts.
+    ///
+    /// - MySQL refuses a plaintext password longer than 256 bytes (`MAX_PLAINTEXT_LENGTH` in
+    ///   `include/crypt_genhash_impl.h`, enforced by caching_sha2_password and
+    ///   sha256_password, the default plugins since 8.0); MariaDB shares the family and the
+    ///   bound, so a secret can move between them.
+    /// - PostgreSQL reads a cleartext password message of up to 65535 bytes
+    ///   (`PG_MAX_AUTH_TOKEN_LENGTH`, `src/include/libpq/auth.h`) and SCRAM has no limit of its
+    ///   own, so [`Self::MAX_LENGTH`] is the tighter bound.
+    pub fn longest_for(engine: EngineFamily) -> usize {
+        match engine {
+            EngineFamily::MySql => 256,
+            EngineFamily::Postgres => Self::MAX_LENGTH,
+        }
+    }
 
     /// The character classes left after the exclusions, for one engine.
     fn classes(&self, engine: EngineFamily) -> Vec<Vec<char>> {
@@ -90,6 +107,21 @@ impl PasswordPolicy {
 
     /// A fresh password for `engine`.
     pub fn generate(&self, engine: EngineFamily) -> Result<SecretString, RotationError> {
+        let longest = Self::longest_for(engine);
+        if self.length > longest {
+            return Err(RotationError::Config {
+                var: "PASSWORD_LENGTH",
+                problem: format!(
+                    "is {} but {} accepts passwords of at most {longest} characters; set it to \
+                     {longest} or less",
+                    self.length,
+                    match engine {
+                        EngineFamily::MySql => "MySQL",
+                        EngineFamily::Postgres => "PostgreSQL",
+                    }
+                ),
+            });
+        }
         let classes = self.classes(engine);
         let alphabet: Vec<char> = classes.iter().flatten().copied().collect();
         // Rejection sampling keeps every character uniform over the alphabet; a password that
@@ -202,6 +234,27 @@ mod tests {
         let a = policy().generate(EngineFamily::Postgres).unwrap();
         let b = policy().generate(EngineFamily::Postgres).unwrap();
         assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    #[test]
+    fn each_engine_bounds_the_length() {
+        let mut p = policy();
+        p.length = 300;
+        let error = p.generate(EngineFamily::MySql).unwrap_err();
+        assert_eq!(error.kind(), "InvalidConfiguration");
+        assert!(
+            error.to_string().contains("PASSWORD_LENGTH") && error.to_string().contains("256"),
+            "{error}"
+        );
+        assert_eq!(
+            p.generate(EngineFamily::Postgres)
+                .unwrap()
+                .expose_secret()
+                .len(),
+            300
+        );
+        p.length = 256;
+        assert!(p.generate(EngineFamily::MySql).is_ok());
     }
 
     #[test]
