@@ -6,6 +6,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotation::db::Drivers;
+use rotation::master::AwsRds;
 use rotation::store::AwsSecretStore;
 use rotation::{Config, RotationError, RotationEvent, Rotator};
 use tracing_subscriber::EnvFilter;
@@ -19,6 +20,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .unwrap_or_else(|| {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
         });
+    // The database drivers log statement text at debug level, and a statement that sets a
+    // password carries its SCRAM verifier (PostgreSQL) or the password (MySQL): whatever level
+    // an operator asks for, the drivers say no more than warnings.
+    let filter = [
+        "tokio_postgres=warn",
+        "mysql_async=warn",
+        "mysql_common=warn",
+    ]
+    .into_iter()
+    .fold(filter, |filter, directive| {
+        filter.add_directive(directive.parse().expect("a valid directive"))
+    });
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -35,7 +48,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let sdk = aws_config::load_from_env().await;
             let store = AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
             let drivers = Drivers::from_config(&config);
-            Ok(Rotator::new(store, drivers, config))
+            Ok(Rotator::new(store, drivers, config).with_rds(AwsRds::new(&sdk)))
         }
         Err(error) => {
             tracing::error!(kind = error.kind(), %error, "invalid configuration");
