@@ -23,14 +23,14 @@ const HOSTILE_PASSWORDS: [&str; 6] = [
 fn login(kind: Kind, user: &str, password: &str) -> Login {
     Login {
         engine: match kind {
-            Kind::Postgres => Engine::Postgres,
+            Kind::Postgres | Kind::PostgresNew => Engine::Postgres,
             Kind::MariaDb => Engine::Mariadb,
         },
         host: "localhost".into(),
         port: kind.tls_port(),
         username: user.into(),
         password: SecretString::from(password.to_owned()),
-        dbname: (kind == Kind::Postgres).then(|| "postgres".into()),
+        dbname: kind.is_postgres().then(|| "postgres".into()),
         tls: Tls::VerifyFull,
     }
 }
@@ -63,6 +63,11 @@ async fn hostile_passwords_round_trip(kind: Kind) {
 #[tokio::test]
 async fn postgres_hostile_passwords_round_trip() {
     hostile_passwords_round_trip(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_new_hostile_passwords_round_trip() {
+    hostile_passwords_round_trip(Kind::PostgresNew).await;
 }
 
 #[tokio::test]

@@ -275,3 +275,8 @@ async fn postgres_alternating_users_interrupted_everywhere() {
 async fn mariadb_alternating_users_interrupted_everywhere() {
     interrupted_everywhere(Kind::MariaDb, true).await;
 }
+
+#[tokio::test]
+async fn postgres_new_alternating_users_interrupted_everywhere() {
+    interrupted_everywhere(Kind::PostgresNew, true).await;
+}

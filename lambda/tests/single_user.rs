@@ -23,6 +23,7 @@ per_engine!(
     guard_refuses_without_touching_the_database,
     missing_ca_bundle_is_reported,
     repeated_rotations,
+    never_enabled_rotation_is_not_refused,
 );
 
 /// A user and a secret for it on the TLS server.
@@ -235,13 +236,10 @@ async fn guard_refuses_without_touching_the_database(kind: Kind) {
     let user = unique("guard");
     let arn = setup(&h, kind, &user, "initial-Pa55").await;
 
-    // Rotation never enabled: a pending version put by hand is refused.
-    let token = common::new_token();
-    h.sm.put_secret_value()
+    // Rotation turned off (CancelRotateSecret): every step is refused.
+    let token = h.start_rotation(&arn).await;
+    h.sm.cancel_rotate_secret()
         .secret_id(&arn)
-        .client_request_token(&token)
-        .secret_string(kind.secret(&user, "other-Pa55").to_string())
-        .version_stages("AWSPENDING")
         .send()
         .await
         .unwrap();
@@ -323,4 +321,25 @@ async fn missing_ca_bundle_is_reported(kind: Kind) {
         "no connection is tried without the bundle"
     );
     assert!(kind.can_login(&user, "initial-Pa55").await);
+}
+
+/// DescribeSecret leaves `RotationEnabled` out for a secret whose rotation was never set up
+/// (moto does too); AWS's templates go on then, and so does the guard.
+async fn never_enabled_rotation_is_not_refused(kind: Kind) {
+    let h = Harness::new();
+    let user = unique("never");
+    let arn = setup(&h, kind, &user, "initial-Pa55").await;
+    let token = common::new_token();
+    h.sm.put_secret_value()
+        .secret_id(&arn)
+        .client_request_token(&token)
+        .secret_string(kind.secret(&user, "next-Pa55").to_string())
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    // The pending value is already there: createSecret has nothing to do, and says so.
+    h.step(&arn, &token, Step::Create)
+        .await
+        .expect("the guard goes on without RotationEnabled");
 }

@@ -17,6 +17,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use rand::Rng;
 use rotation::db::{Connector, Drivers, Session};
+use rotation::master::{AwsRds, RdsDirectory};
 use rotation::secret::{Login, SecretValue};
 use rotation::store::{AwsSecretStore, SecretMetadata, SecretStore, Staged};
 use rotation::{Config, RotationError, RotationEvent, Rotator, Step};
@@ -35,6 +36,9 @@ macro_rules! per_engine {
         mod postgres {
             $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::Postgres).await })*
         }
+        mod postgres_new {
+            $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::PostgresNew).await })*
+        }
         mod mariadb {
             $(#[tokio::test] async fn $scenario() { super::$scenario(super::Kind::MariaDb).await })*
         }
@@ -51,6 +55,11 @@ pub struct TestEnv {
     pub pg_admin: String,
     pub pg_admin_password: String,
     pub pg_log: PathBuf,
+    /// The PostgreSQL 16+ server (TLS only), with the same administrator.
+    pub pg_new_port: u16,
+    pub pg_new_version: u16,
+    /// A CA that signed nothing the servers use.
+    pub other_ca: PathBuf,
     pub my_port: u16,
     pub my_plain_port: u16,
     pub my_admin: String,
@@ -75,6 +84,9 @@ pub fn env() -> &'static TestEnv {
             pg_admin: var("ROTATION_TEST_PG_ADMIN_USER"),
             pg_admin_password: var("ROTATION_TEST_PG_ADMIN_PASSWORD"),
             pg_log: var("ROTATION_TEST_PG_LOG").into(),
+            pg_new_port: port("ROTATION_TEST_PG_NEW_PORT"),
+            pg_new_version: port("ROTATION_TEST_PG_NEW_VERSION"),
+            other_ca: var("ROTATION_TEST_OTHER_CA").into(),
             my_port: port("ROTATION_TEST_MARIADB_PORT"),
             my_plain_port: port("ROTATION_TEST_MARIADB_PLAIN_PORT"),
             my_admin: var("ROTATION_TEST_MARIADB_ADMIN_USER"),
@@ -105,28 +117,38 @@ pub fn new_token() -> String {
 /// The database servers under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// PostgreSQL from the machine's packages (15 on Debian 12).
     Postgres,
+    /// PostgreSQL 16 or later (CREATEROLE changed in 16), from a registry package.
+    PostgresNew,
     MariaDb,
 }
 
 impl Kind {
     pub fn engine(self) -> &'static str {
         match self {
-            Self::Postgres => "postgres",
+            Self::Postgres | Self::PostgresNew => "postgres",
             Self::MariaDb => "mariadb",
         }
+    }
+
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Self::Postgres | Self::PostgresNew)
     }
 
     pub fn tls_port(self) -> u16 {
         match self {
             Self::Postgres => env().pg_port,
+            Self::PostgresNew => env().pg_new_port,
             Self::MariaDb => env().my_port,
         }
     }
 
+    /// The plaintext server of the engine. The 16+ server runs with TLS only: its plaintext
+    /// scenarios use the packaged server's plaintext twin.
     pub fn plain_port(self) -> u16 {
         match self {
-            Self::Postgres => env().pg_plain_port,
+            Self::Postgres | Self::PostgresNew => env().pg_plain_port,
             Self::MariaDb => env().my_plain_port,
         }
     }
@@ -140,7 +162,7 @@ impl Kind {
             "username": user,
             "password": password,
         });
-        if self == Self::Postgres {
+        if self.is_postgres() {
             value["dbname"] = json!("postgres");
         }
         value
@@ -150,7 +172,7 @@ impl Kind {
     pub async fn admin(self, port: u16) -> Admin {
         let e = env();
         match self {
-            Self::Postgres => Admin::Pg(
+            Self::Postgres | Self::PostgresNew => Admin::Pg(
                 PgConnection::connect_with(
                     &PgConnectOptions::new_without_pgpass()
                         .host("127.0.0.1")
@@ -187,7 +209,7 @@ impl Kind {
 
     pub async fn can_login_on(self, port: u16, user: &str, password: &str) -> bool {
         match self {
-            Self::Postgres => PgConnection::connect_with(
+            Self::Postgres | Self::PostgresNew => PgConnection::connect_with(
                 &PgConnectOptions::new_without_pgpass()
                     .host("127.0.0.1")
                     .port(port)
@@ -382,6 +404,19 @@ pub struct Harness {
     pub stats: Arc<Mutex<Stats>>,
 }
 
+/// moto's RDS API, where tests create the instances and clusters a master secret names.
+pub fn rds_client() -> aws_sdk_rds::Client {
+    let config = aws_sdk_rds::Config::builder()
+        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+        .region(aws_sdk_rds::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(&env().sm_endpoint)
+        .build();
+    aws_sdk_rds::Client::from_conf(config)
+}
+
 pub fn sm_client() -> Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -397,8 +432,14 @@ impl Harness {
         Self::with_config(&[])
     }
 
-    /// A harness whose function has these environment variables set.
+    /// A harness whose function has these environment variables set, and asks moto's RDS
+    /// API where an RDS-managed master secret's database is.
     pub fn with_config(vars: &[(&str, &str)]) -> Self {
+        Self::with_rds(vars, AwsRds::from_client(rds_client()))
+    }
+
+    /// A harness whose function finds RDS-managed master databases through `rds`.
+    pub fn with_rds(vars: &[(&str, &str)], rds: impl RdsDirectory + 'static) -> Self {
         let ca = env().ca.display().to_string();
         let config = Config::from_lookup(|name| {
             vars.iter()
@@ -419,7 +460,8 @@ impl Harness {
                 stats: stats.clone(),
             },
             config,
-        );
+        )
+        .with_rds(rds);
         Self { sm, rotator, stats }
     }
 

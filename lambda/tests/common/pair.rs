@@ -17,7 +17,7 @@ pub enum AppConn {
 
 pub async fn connect(kind: Kind, user: &str, password: &str) -> Result<AppConn, sqlx::Error> {
     Ok(match kind {
-        Kind::Postgres => AppConn::Pg(
+        Kind::Postgres | Kind::PostgresNew => AppConn::Pg(
             PgConnection::connect_with(
                 &PgConnectOptions::new_without_pgpass()
                     .host("localhost")
@@ -72,7 +72,7 @@ pub async fn fixture(kind: Kind, master_value: impl FnOnce(&str, &str) -> Value)
     admin.create_user(&user, "initial-Pa55").await;
     admin.create_user(&master, "master-Pa55").await;
     match kind {
-        Kind::Postgres => {
+        Kind::Postgres | Kind::PostgresNew => {
             for sql in [
                 format!("ALTER ROLE {master} CREATEROLE"),
                 format!("GRANT {user} TO {master} WITH ADMIN OPTION"),
@@ -113,14 +113,10 @@ pub async fn fixture(kind: Kind, master_value: impl FnOnce(&str, &str) -> Value)
     }
 }
 
-/// A full master secret for PostgreSQL; for MariaDB the RDS-managed form (username and
-/// password only), so both shapes are covered.
+/// A full master secret (its own host, port and engine). The RDS-managed form, username and
+/// password only, is found through the RDS API: tests/rds_master.rs covers it.
 pub async fn standard_fixture(kind: Kind) -> Fixture {
-    fixture(kind, |user, password| match kind {
-        Kind::Postgres => kind.secret(user, password),
-        Kind::MariaDb => json!({"username": user, "password": password}),
-    })
-    .await
+    fixture(kind, |user, password| kind.secret(user, password)).await
 }
 
 impl Fixture {
