@@ -105,7 +105,7 @@ async fn no_password_in_any_log_or_error() {
 
     // PostgreSQL logs every statement (log_statement = all): it saw only SCRAM verifiers.
     let server_log = std::fs::read_to_string(&common::env().pg_log).expect("PostgreSQL log");
-    assert!(server_log.contains("ALTER ROLE CURRENT_USER WITH PASSWORD 'SCRAM-SHA-256$"));
+    assert!(server_log.contains("ALTER ROLE SESSION_USER WITH PASSWORD 'SCRAM-SHA-256$"));
     for password in &passwords[1..3] {
         assert!(
             !server_log.contains(password.as_str()),

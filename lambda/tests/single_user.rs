@@ -343,3 +343,24 @@ async fn never_enabled_rotation_is_not_refused(kind: Kind) {
         .await
         .expect("the guard goes on without RotationEnabled");
 }
+
+/// PASSWORD_LENGTH past MySQL's longest password (256) is refused for a MariaDB secret before
+/// anything changes; PostgreSQL takes it.
+#[tokio::test]
+async fn password_length_is_bounded_by_the_engine() {
+    let h = Harness::with_config(&[("PASSWORD_LENGTH", "300")]);
+    let user = unique("long");
+    let arn = setup(&h, Kind::MariaDb, &user, "initial-Pa55").await;
+    let (step, error) = h.rotate(&arn).await.unwrap_err();
+    assert_eq!((step, error.kind()), (Step::Create, "InvalidConfiguration"));
+    assert!(error.to_string().contains("256"), "{error}");
+    assert!(h.logins().is_empty());
+    assert!(Kind::MariaDb.can_login(&user, "initial-Pa55").await);
+
+    let user = unique("long");
+    let arn = setup(&h, Kind::Postgres, &user, "initial-Pa55").await;
+    h.rotate(&arn).await.expect("a 300-character PostgreSQL password");
+    let new = h.password(&arn, "AWSCURRENT").await;
+    assert_eq!(new.len(), 300);
+    assert!(Kind::Postgres.can_login(&user, &new).await);
+}

@@ -2,9 +2,12 @@
 //!
 //! Rotation logic sees a [`Connector`] that logs in and a [`Session`] that changes passwords; what
 //! is PostgreSQL and what is MySQL/MariaDB lives in [`postgres`] and [`mysql`]. Connections are
-//! built field by field (never from a URL holding the password), with statement logging off so no
-//! SQL carrying a password reaches a log, and with a connect timeout so an unreachable host
-//! fails the step with a message about the network rather than the Lambda timeout.
+//! built field by field (never from a URL holding the password), verify the server against the
+//! CA bundle alone (never the public web PKI or the system store: that is why the drivers are
+//! tokio-postgres and mysql_async, not sqlx), and have a connect timeout and a bound on every
+//! statement, so an unreachable host or a held lock fails the step with a message rather than
+//! the Lambda timeout. The drivers log statement text at debug level; the binary keeps them at
+//! warnings (see `main.rs`), since a statement may carry a password or its verifier.
 
 pub mod mysql;
 pub mod postgres;

@@ -1,19 +1,49 @@
-//! PostgreSQL and Aurora PostgreSQL.
+//! PostgreSQL and Aurora PostgreSQL, on tokio-postgres.
 //!
-//! The new password never reaches the server as text: the function computes a SCRAM-SHA-256
-//! verifier (as `psql`'s `\password` does) and sends that, so `log_statement = all`, pgaudit or
-//! `pg_stat_statements` record a salted hash rather than the password. PostgreSQL takes no bind
-//! parameter in `ALTER ROLE`, so the statement is built with [`quote_literal`] and
-//! [`quote_identifier`], which are safe whatever `standard_conforming_strings` is.
+//! What this module promises, and why:
+//!
+//! - **The CA bundle is the only trust anchor.** TLS is rustls with a root store built from the
+//!   bundle alone (never the public web PKI, never the system store), the chain and the host
+//!   name are verified, and TLS is required, never downgraded; plaintext only when the caller
+//!   passes no bundle, which only an explicit setting chooses.
+//! - **The new password never reaches the server as text**: the function computes a
+//!   SCRAM-SHA-256 verifier (as `psql`'s `\password` does) and sends that, so
+//!   `log_statement = all`, pgaudit or `pg_stat_statements` record a salted hash rather than
+//!   the password. PostgreSQL takes no bind parameter in `ALTER ROLE`, so statements are built
+//!   with [`quote_literal`] and [`quote_identifier`], which are safe whatever
+//!   `standard_conforming_strings` is. Errors of those statements never quote the server's
+//!   message.
+//! - **Only a wrong password is "credential refused"** (SQLSTATE 28P01). Any other refusal at
+//!   login (pg_hba rules, `rds.force_ssl`, NOLOGIN, a missing database) is
+//!   [`RotationError::LoginRefused`], so the caller does not go on to try other staged
+//!   passwords or tell the operator to reset one.
+//! - **A session changes the password of its login user**, never of a role it switched to (a
+//!   role's `role` setting, which the alternating pairs themselves use, makes every session
+//!   start with `SET ROLE`).
+//! - **The alternate user is never a user outside the pair**: before any change, a partner that
+//!   is the master, that holds more than the pair shares, or that membership does not tie to
+//!   the user is refused.
+//! - **Every statement is bounded**: `statement_timeout` and `lock_timeout` on the session, and
+//!   a client-side backstop, so a lock held by a backup or a long transaction fails the step
+//!   with a clear error well inside the Lambda timeout.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use rustls::ClientConfig;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgSslMode};
-use sqlx::{ConnectOptions, Connection, Executor};
+use tokio::task::JoinHandle;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{PRIVILEGE_HINT, Session, connect_failure};
+use super::{ConnectSettings, PRIVILEGE_HINT, Session};
 use crate::error::RotationError;
 use crate::secret::Login;
 
@@ -33,112 +63,905 @@ pub fn quote_literal(value: &str) -> String {
     }
 }
 
-/// SQLSTATEs of a refused login: `invalid_password` and `invalid_authorization_specification`.
-fn is_rejection(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error
-        .try_downcast_ref::<PgDatabaseError>()
-        .is_some_and(|e| matches!(e.code(), "28P01" | "28000"))
+/// How long the function waits past the server's own bound before it gives up on a
+/// statement itself (a server that stopped answering, a bound the server ignored).
+const BACKSTOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The TLS connector for a CA bundle, built once per bundle: a step logs in two or three
+/// times, and a warm Lambda container serves many steps.
+fn tls_connector(bundle: &Path) -> Result<MakeRustlsConnect, String> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, MakeRustlsConnect>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(connector) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(bundle) {
+        return Ok(connector.clone());
+    }
+    let connector = MakeRustlsConnect::new(client_config(bundle)?);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(bundle.to_owned(), connector.clone());
+    Ok(connector)
+}
+
+/// A rustls configuration whose only trust anchors are the certificates of `bundle`.
+///
+/// The root store starts empty and is never given the web PKI or the system store: whoever
+/// holds a publicly trusted certificate for the database's host name must not pass.
+pub fn client_config(bundle: &Path) -> Result<ClientConfig, String> {
+    let name = bundle.display();
+    let pem =
+        std::fs::read(bundle).map_err(|e| format!("cannot read the CA bundle `{name}`: {e}"))?;
+    let mut certificates = Vec::new();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        certificates.push(
+            certificate.map_err(|e| format!("the CA bundle `{name}` is not valid PEM: {e}"))?,
+        );
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    // A bundle with one odd certificate among many (RDS ships dozens) still serves; a bundle
+    // with none usable is an error.
+    let (_, unusable) = roots.add_parsable_certificates(certificates);
+    if roots.is_empty() {
+        return Err(format!(
+            "the CA bundle `{name}` holds no usable certificate{}",
+            if unusable > 0 {
+                format!(" ({unusable} could not be parsed)")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// What a failed connection attempt means for the caller.
+fn connect_failure(
+    login: &Login,
+    error: tokio_postgres::Error,
+) -> Result<Option<Box<dyn Session>>, RotationError> {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        // 28P01 (invalid_password) is the only answer that means "this password is wrong";
+        // everything else the server says at login (28000 from pg_hba.conf or a NOLOGIN role,
+        // 3D000, 53300...) is not fixed by another password.
+        if code == "28P01" {
+            return Ok(None);
+        }
+        return Err(RotationError::LoginRefused {
+            host: login.host.clone(),
+            port: login.port,
+            user: login.username.clone(),
+            detail: format!("{} (SQLSTATE {code})", db.message()),
+        });
+    }
+    // tokio-postgres keeps its error kinds private; its message names the stage that failed.
+    // No message of these kinds can hold the password: it is only ever sent inside SCRAM or
+    // a password message, never echoed.
+    let text = error_chain(&error);
+    if text.starts_with("error performing TLS handshake") {
+        return Err(RotationError::Tls {
+            host: login.host.clone(),
+            port: login.port,
+            detail: text,
+        });
+    }
+    if text.starts_with("authentication error") {
+        return Err(RotationError::LoginRefused {
+            host: login.host.clone(),
+            port: login.port,
+            user: login.username.clone(),
+            detail: text,
+        });
+    }
+    Err(RotationError::Unreachable {
+        host: login.host.clone(),
+        port: login.port,
+        detail: text,
+    })
+}
+
+/// An error and its causes, one after the other. `io::Error` hides the error it wraps from
+/// `source()`, so the rustls error under a failed handshake is fetched explicitly.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        let part = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => inner.to_string(),
+            None => cause.to_string(),
+        };
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        current = cause.source();
+    }
+    text
 }
 
 pub(super) async fn login(
     login: &Login,
-    ca_bundle: Option<&PathBuf>,
+    settings: ConnectSettings<'_>,
 ) -> Result<Option<Box<dyn Session>>, RotationError> {
-    let mut options = PgConnectOptions::new_without_pgpass()
-        .host(&login.host)
-        .port(login.port)
-        .username(&login.username)
-        .password(login.password.expose_secret())
-        .database(login.dbname.as_deref().unwrap_or("postgres"))
-        .application_name("secrets-manager-rotation")
-        .log_statements(log::LevelFilter::Off)
-        .log_slow_statements(log::LevelFilter::Off, std::time::Duration::MAX);
-    options = match ca_bundle {
-        Some(bundle) => options
-            .ssl_mode(PgSslMode::VerifyFull)
-            .ssl_root_cert(bundle),
-        None => options.ssl_mode(PgSslMode::Disable),
-    };
-    match PgConnection::connect_with(&options).await {
-        Ok(conn) => Ok(Some(Box::new(PgSession {
-            conn,
+    // tokio-postgres reads a host starting with `/` as a Unix socket directory: the function
+    // connects over the network only.
+    if login.host.starts_with('/') || login.host.is_empty() {
+        return Err(RotationError::Unreachable {
             host: login.host.clone(),
             port: login.port,
-        }))),
-        Err(error) => connect_failure(login, error, is_rejection),
+            detail: "the host must be a network host name or address".into(),
+        });
+    }
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&login.host)
+        .port(login.port)
+        .user(&login.username)
+        .password(login.password.expose_secret().as_bytes())
+        .dbname(login.dbname.as_deref().unwrap_or("postgres"))
+        .application_name("secrets-manager-rotation");
+    let spawned = match settings.ca_bundle {
+        Some(bundle) => {
+            let tls = tls_connector(bundle).map_err(|detail| RotationError::Tls {
+                host: login.host.clone(),
+                port: login.port,
+                detail,
+            })?;
+            // Require: a server that answers the TLS request with "no" fails the login; the
+            // rustls connector verifies chain and host name (verify-full).
+            config.ssl_mode(SslMode::Require);
+            config.connect(tls).await.map(|(client, connection)| {
+                let task = tokio::spawn(async move {
+                    // The connection's end (closed, reset) is seen by the next statement.
+                    let _ = connection.await;
+                });
+                (client, task)
+            })
+        }
+        None => {
+            config.ssl_mode(SslMode::Disable);
+            config.connect(NoTls).await.map(|(client, connection)| {
+                let task = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                (client, task)
+            })
+        }
+    };
+    drop(config);
+    let (client, task) = match spawned {
+        Ok(pair) => pair,
+        Err(error) => return connect_failure(login, error),
+    };
+    let session = PgSession {
+        client,
+        connection: ConnectionTask(task),
+        host: login.host.clone(),
+        port: login.port,
+        statement_timeout: settings.statement_timeout,
+    };
+    // Bounds set after login rather than as startup options, which some proxies (PgBouncer,
+    // RDS Proxy pinning) refuse or treat specially. Session-level SET also overrides any
+    // role-level `statement_timeout = 0`.
+    let millis = settings.statement_timeout.as_millis().max(1);
+    session
+        .run(
+            &format!("SET statement_timeout = {millis}; SET lock_timeout = {millis}"),
+            "bound statements and lock waits",
+        )
+        .await?;
+    Ok(Some(Box::new(session)))
+}
+
+/// The spawned task that drives a connection; aborted when the session goes away.
+struct ConnectionTask(JoinHandle<()>);
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 struct PgSession {
-    conn: PgConnection,
+    client: Client,
+    connection: ConnectionTask,
     host: String,
     port: u16,
+    statement_timeout: Duration,
+}
+
+/// Whether an error message may be shown: not for statements that carry a password verifier,
+/// whose text a server message could quote.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Message {
+    Show,
+    Withhold,
 }
 
 impl PgSession {
-    fn failure(&self, action: &'static str, error: sqlx::Error) -> RotationError {
-        let (detail, hint) = match &error {
-            sqlx::Error::Database(db) => (
-                format!(
-                    "{} (SQLSTATE {})",
-                    db.message(),
-                    db.code().unwrap_or_default()
-                ),
-                if db.code().as_deref() == Some("42501") {
-                    PRIVILEGE_HINT
-                } else {
-                    ""
-                },
-            ),
-            other => (other.to_string(), ""),
+    fn seconds(&self) -> u64 {
+        self.statement_timeout.as_millis().div_ceil(1000) as u64
+    }
+
+    fn failure(
+        &self,
+        action: &'static str,
+        error: &tokio_postgres::Error,
+        message: Message,
+    ) -> RotationError {
+        let Some(db) = error.as_db_error() else {
+            let detail = match message {
+                Message::Show => error_chain(error),
+                Message::Withhold => "the connection failed while the statement ran".to_owned(),
+            };
+            return RotationError::Database {
+                host: self.host.clone(),
+                port: self.port,
+                action,
+                detail,
+                hint: "",
+            };
         };
+        let code = db.code().code();
+        let detail = match message {
+            Message::Show => format!("{} (SQLSTATE {code})", db.message()),
+            Message::Withhold => format!(
+                "server error SQLSTATE {code} (message withheld: the statement carried a \
+                 password verifier)"
+            ),
+        };
+        match code {
+            // lock_not_available (lock_timeout) and query_canceled (statement_timeout).
+            "55P03" | "57014" => RotationError::DatabaseTimeout {
+                host: self.host.clone(),
+                port: self.port,
+                action,
+                seconds: self.seconds(),
+                detail,
+            },
+            _ => RotationError::Database {
+                host: self.host.clone(),
+                port: self.port,
+                action,
+                detail,
+                hint: if code == "42501" { PRIVILEGE_HINT } else { "" },
+            },
+        }
+    }
+
+    /// The client-side bound: the server's own bound plus a grace period.
+    async fn bounded<T>(
+        &self,
+        action: &'static str,
+        message: Message,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, RotationError> {
+        match tokio::time::timeout(self.statement_timeout + BACKSTOP_GRACE, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.failure(action, &error, message)),
+            Err(_) => Err(RotationError::DatabaseTimeout {
+                host: self.host.clone(),
+                port: self.port,
+                action,
+                seconds: self.seconds(),
+                detail: "the server did not answer within the bound".into(),
+            }),
+        }
+    }
+
+    /// Runs statements without parameters (simple protocol).
+    async fn run(&self, sql: &str, action: &'static str) -> Result<(), RotationError> {
+        self.bounded(action, Message::Show, self.client.batch_execute(sql))
+            .await
+    }
+
+    /// Runs a statement that carries a password verifier: its error never quotes the server.
+    async fn run_secret(&self, sql: &str, action: &'static str) -> Result<(), RotationError> {
+        self.bounded(action, Message::Withhold, self.client.batch_execute(sql))
+            .await
+    }
+
+    /// A query with bind parameters.
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        action: &'static str,
+    ) -> Result<Vec<Row>, RotationError> {
+        self.bounded(action, Message::Show, self.client.query(sql, params))
+            .await
+    }
+
+    /// A query that must return one row.
+    async fn row(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        action: &'static str,
+    ) -> Result<Row, RotationError> {
+        self.bounded(action, Message::Show, self.client.query_one(sql, params))
+            .await
+    }
+
+    fn database_error(&self, action: &'static str, detail: String) -> RotationError {
         RotationError::Database {
             host: self.host.clone(),
             port: self.port,
             action,
             detail,
-            hint,
+            hint: "",
         }
+    }
+
+    /// A role's attributes, `None` when it does not exist.
+    async fn role(&self, name: &str) -> Result<Option<RoleInfo>, RotationError> {
+        let rows = self
+            .rows(
+                "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, \
+                 rolconnlimit, COALESCE(rolvaliduntil::text, 'infinity') \
+                 FROM pg_catalog.pg_roles WHERE rolname = $1::text",
+                &[&name],
+                "look up a role",
+            )
+            .await?;
+        Ok(rows.first().map(|r| RoleInfo {
+            superuser: r.get(0),
+            createrole: r.get(1),
+            createdb: r.get(2),
+            bypassrls: r.get(3),
+            replication: r.get(4),
+            connection_limit: r.get(5),
+            valid_until: r.get(6),
+        }))
+    }
+
+    /// The roles `name` is a direct member of, and whether with ADMIN OPTION (on 16+ a
+    /// membership may have several rows, one per grantor).
+    async fn memberships(&self, name: &str) -> Result<Vec<(String, bool)>, RotationError> {
+        let rows = self
+            .rows(
+                "SELECT g.rolname::text, bool_or(m.admin_option) \
+                 FROM pg_catalog.pg_auth_members m \
+                 JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
+                 JOIN pg_catalog.pg_roles r ON r.oid = m.member \
+                 WHERE r.rolname = $1::text GROUP BY g.rolname ORDER BY g.rolname",
+                &[&name],
+                "read role memberships",
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// What the cluster records as depending on `name` (pg_shdepend covers every database and
+    /// the shared catalogs): objects it owns, privileges granted to it (database ACLs
+    /// included), policies naming it. Empty for a role that holds nothing of its own.
+    async fn dependencies(&self, name: &str) -> Result<Vec<String>, RotationError> {
+        let rows = self
+            .rows(
+                "SELECT d.deptype::text, count(*)::int8, \
+                 COALESCE(string_agg(DISTINCT COALESCE(db.datname::text, '(cluster)'), ', '), '') \
+                 FROM pg_catalog.pg_shdepend d \
+                 LEFT JOIN pg_catalog.pg_database db ON db.oid = d.dbid \
+                 WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass \
+                   AND d.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1::text) \
+                 GROUP BY d.deptype ORDER BY d.deptype",
+                &[&name],
+                "read what the alternate user holds",
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.get(0);
+                let count: i64 = r.get(1);
+                let where_: String = r.get(2);
+                let what = match kind.as_str() {
+                    "o" => "owns",
+                    "a" => "is granted privileges on",
+                    "r" => "is named in policies on",
+                    "i" => "has initial privileges on",
+                    _ => "is recorded as depending on",
+                };
+                format!("{what} {count} object(s) (in {where_})")
+            })
+            .collect())
+    }
+
+    /// A role's settings: (database name, "" for all databases) -> name -> stored value.
+    async fn settings(&self, name: &str) -> Result<Settings, RotationError> {
+        let rows = self
+            .rows(
+                "SELECT COALESCE(d.datname::text, ''), c.entry \
+                 FROM pg_catalog.pg_db_role_setting s \
+                 LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase \
+                 CROSS JOIN LATERAL unnest(s.setconfig) AS c(entry) \
+                 WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1::text)",
+                &[&name],
+                "read role settings",
+            )
+            .await?;
+        let mut settings = Settings::new();
+        for row in &rows {
+            let database: String = row.get(0);
+            let entry: String = row.get(1);
+            // Stored as `name=value`; a GUC name holds no `=`.
+            if let Some((key, value)) = entry.split_once('=') {
+                settings
+                    .entry(database)
+                    .or_default()
+                    .insert(key.to_owned(), value.to_owned());
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Makes `target`'s settings those of `template`, except `role`, which stays `template`
+    /// (the pair's marker: the clone's sessions act as the original).
+    async fn carry_settings(&self, template: &str, target: &str) -> Result<(), RotationError> {
+        let mut wanted = self.settings(template).await?;
+        for values in wanted.values_mut() {
+            values.retain(|name, _| !name.eq_ignore_ascii_case("role"));
+        }
+        wanted
+            .entry(String::new())
+            .or_default()
+            .insert("role".to_owned(), template.to_owned());
+        let actual = self.settings(target).await?;
+        let target_id = quote_identifier(target);
+        let scope = |database: &str| {
+            if database.is_empty() {
+                String::new()
+            } else {
+                format!(" IN DATABASE {}", quote_identifier(database))
+            }
+        };
+        for (database, values) in &wanted {
+            for (name, value) in values {
+                let have = actual.get(database).and_then(|v| v.get(name));
+                if have == Some(value) {
+                    continue;
+                }
+                let sql = format!(
+                    "ALTER ROLE {target_id}{} SET {} TO {}",
+                    scope(database),
+                    quote_identifier(name),
+                    setting_value(name, value)
+                );
+                self.run(
+                    &sql,
+                    "carry a setting of the user over to the alternate user",
+                )
+                .await
+                .map_err(|e| name_setting(e, name, database))?;
+            }
+        }
+        for (database, values) in &actual {
+            for name in values.keys() {
+                if wanted.get(database).is_some_and(|v| v.contains_key(name)) {
+                    continue;
+                }
+                let sql = format!(
+                    "ALTER ROLE {target_id}{} RESET {}",
+                    scope(database),
+                    quote_identifier(name)
+                );
+                self.run(&sql, "remove a setting the user does not have")
+                    .await
+                    .map_err(|e| name_setting(e, name, database))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives `target` the login attributes of `template` that membership does not carry:
+    /// CONNECTION LIMIT, VALID UNTIL and REPLICATION apply to the login role itself, while
+    /// CREATEDB and BYPASSRLS follow the current role, which the clone's `role` setting makes
+    /// the original.
+    async fn carry_attributes(
+        &self,
+        template: &str,
+        from: &RoleInfo,
+        target: &str,
+        to: &RoleInfo,
+        master: &Master,
+    ) -> Result<(), RotationError> {
+        let target_id = quote_identifier(target);
+        if from.replication != to.replication {
+            // Before PostgreSQL 16 only a superuser may change REPLICATION; from 16 a
+            // CREATEROLE user that has REPLICATION itself may.
+            if !(master.superuser || master.version >= 160000 && master.replication) {
+                return Err(self.database_error(
+                    "carry the user's REPLICATION attribute over to the alternate user",
+                    format!(
+                        "`{template}` has {}REPLICATION and `{target}` does not match, and the \
+                         master user `{}` may not change REPLICATION (it takes SUPERUSER, or on \
+                         PostgreSQL 16+ REPLICATION itself); change it by hand",
+                        if from.replication { "" } else { "NO" },
+                        master.name
+                    ),
+                ));
+            }
+            let attribute = if from.replication {
+                "REPLICATION"
+            } else {
+                "NOREPLICATION"
+            };
+            self.run(
+                &format!("ALTER ROLE {target_id} WITH {attribute}"),
+                "carry the user's REPLICATION attribute over to the alternate user",
+            )
+            .await?;
+        }
+        if from.connection_limit != to.connection_limit {
+            self.run(
+                &format!(
+                    "ALTER ROLE {target_id} WITH CONNECTION LIMIT {}",
+                    from.connection_limit
+                ),
+                "carry the user's CONNECTION LIMIT over to the alternate user",
+            )
+            .await?;
+        }
+        if from.valid_until != to.valid_until {
+            self.run(
+                &format!(
+                    "ALTER ROLE {target_id} WITH VALID UNTIL {}",
+                    quote_literal(&from.valid_until)
+                ),
+                "carry the user's VALID UNTIL over to the alternate user",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Everything [`Session::clone_user`] does, inside the transaction it opened.
+    async fn clone_in_transaction(
+        &self,
+        template: &str,
+        target: &str,
+        verifier: &str,
+    ) -> Result<(), RotationError> {
+        let refuse = |problem: String| RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem,
+        };
+        let row = self
+            .row(
+                "SELECT session_user::text, current_user::text, \
+                 current_setting('server_version_num')::int4",
+                &[],
+                "read the session's user",
+            )
+            .await?;
+        let session_user: String = row.get(0);
+        let current_user: String = row.get(1);
+        let version: i32 = row.get(2);
+        if target == session_user || target == current_user {
+            return Err(refuse(format!(
+                "`{target}` is the master user this function logs in as"
+            )));
+        }
+        let master_info = self.role(&session_user).await?.ok_or_else(|| {
+            self.database_error("read the master user", "it has no row in pg_roles".into())
+        })?;
+        let master = Master {
+            name: session_user,
+            superuser: master_info.superuser,
+            replication: master_info.replication,
+            version,
+        };
+        let template_info = self.role(template).await?.ok_or_else(|| {
+            self.database_error(
+                "read the user",
+                format!("`{template}` does not exist; AWSCURRENT names a user that is gone"),
+            )
+        })?;
+
+        let Some(target_info) = self.role(target).await? else {
+            // A new partner: created, made a member of the user and set to act as it, with
+            // the user's login attributes and settings, in this one transaction.
+            let target_id = quote_identifier(target);
+            self.run_secret(
+                &format!(
+                    "CREATE ROLE {target_id} WITH LOGIN PASSWORD {}",
+                    quote_literal(verifier)
+                ),
+                "create the alternate user",
+            )
+            .await?;
+            self.run(
+                &format!("GRANT {} TO {target_id}", quote_identifier(template)),
+                "grant the user's role to the alternate user",
+            )
+            .await?;
+            let created = self.role(target).await?.ok_or_else(|| {
+                self.database_error("create the alternate user", "it is not in pg_roles".into())
+            })?;
+            self.carry_attributes(template, &template_info, target, &created, &master)
+                .await?;
+            return self.carry_settings(template, target).await;
+        };
+
+        // An existing partner. Nothing is changed until every check has passed.
+        if target_info.superuser {
+            return Err(refuse(format!("`{target}` is a superuser")));
+        }
+        if target_info.createrole {
+            return Err(refuse(format!(
+                "`{target}` has CREATEROLE (it may create and change other roles)"
+            )));
+        }
+        let memberships = self.memberships(target).await?;
+        let admin: Vec<&str> = memberships
+            .iter()
+            .filter(|(_, admin)| *admin)
+            .map(|(role, _)| role.as_str())
+            .collect();
+        if !admin.is_empty() {
+            return Err(refuse(format!(
+                "`{target}` holds ADMIN OPTION on {}",
+                backticked(&admin)
+            )));
+        }
+        let target_is_clone = memberships.iter().any(|(role, _)| role == template);
+        let template_is_clone = self
+            .memberships(template)
+            .await?
+            .iter()
+            .any(|(role, _)| role == target);
+
+        if template_is_clone {
+            // `target` is the original: its privileges are the pair's. Only its password
+            // changes; its settings stay its own.
+            return self
+                .run_secret(
+                    &format!(
+                        "ALTER ROLE {} WITH LOGIN PASSWORD {}",
+                        quote_identifier(target),
+                        quote_literal(verifier)
+                    ),
+                    "set the alternate user's password",
+                )
+                .await;
+        }
+        if !target_is_clone {
+            return Err(refuse(format!(
+                "`{target}` is not this pair's partner: neither it nor `{template}` is a member \
+                 of the other"
+            )));
+        }
+
+        // `target` is the clone: it must hold nothing but its membership in `template`.
+        let mut found = Vec::new();
+        let others: Vec<&str> = memberships
+            .iter()
+            .filter(|(role, _)| role != template)
+            .map(|(role, _)| role.as_str())
+            .collect();
+        if !others.is_empty() {
+            found.push(format!("is a member of {}", backticked(&others)));
+        }
+        for (held, name, by_template) in [
+            (target_info.createdb, "CREATEDB", template_info.createdb),
+            (target_info.bypassrls, "BYPASSRLS", template_info.bypassrls),
+            (
+                target_info.replication,
+                "REPLICATION",
+                template_info.replication,
+            ),
+        ] {
+            if held && !by_template {
+                found.push(format!("has {name}, which `{template}` does not"));
+            }
+        }
+        found.extend(self.dependencies(target).await?);
+        if !found.is_empty() {
+            return Err(refuse(format!(
+                "`{target}` holds more than the pair shares: it {}",
+                found.join("; it ")
+            )));
+        }
+        self.carry_attributes(template, &template_info, target, &target_info, &master)
+            .await?;
+        self.carry_settings(template, target).await?;
+        self.run_secret(
+            &format!(
+                "ALTER ROLE {} WITH LOGIN PASSWORD {}",
+                quote_identifier(target),
+                quote_literal(verifier)
+            ),
+            "set the alternate user's password",
+        )
+        .await
     }
 }
 
-impl PgSession {
-    async fn run(&mut self, sql: &str, action: &'static str) -> Result<(), RotationError> {
-        let result = self.conn.execute(sql).await;
-        result.map(drop).map_err(|e| self.failure(action, e))
-    }
+/// Settings per database name ("" for all databases), then per setting name.
+type Settings = BTreeMap<String, BTreeMap<String, String>>;
 
-    /// A yes-or-no question about roles, with the names as bind parameters.
-    async fn ask(
-        &mut self,
-        sql: &str,
-        names: &[&str],
-        action: &'static str,
-    ) -> Result<bool, RotationError> {
-        let mut query = sqlx::query_scalar::<_, bool>(sql);
-        for name in names {
-            query = query.bind(*name);
-        }
-        let result = query.fetch_one(&mut self.conn).await;
-        result.map_err(|e| self.failure(action, e))
+#[derive(Debug)]
+struct RoleInfo {
+    superuser: bool,
+    createrole: bool,
+    createdb: bool,
+    bypassrls: bool,
+    replication: bool,
+    connection_limit: i32,
+    valid_until: String,
+}
+
+/// What decides whether the master may carry an attribute over.
+struct Master {
+    name: String,
+    superuser: bool,
+    replication: bool,
+    version: i32,
+}
+
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Adds the setting a failed statement was about to the error.
+fn name_setting(error: RotationError, name: &str, database: &str) -> RotationError {
+    match error {
+        RotationError::Database {
+            host,
+            port,
+            action,
+            detail,
+            hint,
+        } => RotationError::Database {
+            host,
+            port,
+            action,
+            detail: format!(
+                "setting `{name}`{}: {detail}",
+                if database.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in database `{database}`")
+                }
+            ),
+            hint,
+        },
+        other => other,
     }
+}
+
+/// Settings whose stored value is a list of identifiers, each quoted by the server when it
+/// needs quotes (GUC_LIST_QUOTE; the list pg_dump keeps for the same purpose).
+const LIST_QUOTE_SETTINGS: [&str; 6] = [
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+];
+
+/// The value part of `SET name TO ...` that makes the server store `stored` again.
+///
+/// For most settings the stored text is taken as it is from one literal. For list settings
+/// such as `search_path` the server quotes each element of a literal as an identifier, so
+/// `'a, b'` would become the one schema `"a, b"`: the stored list is split (as pg_dump does)
+/// and each element given as its own literal, which the server quotes back the same way.
+pub fn setting_value(name: &str, stored: &str) -> String {
+    if !LIST_QUOTE_SETTINGS
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(name))
+    {
+        return quote_literal(stored);
+    }
+    let elements = split_guc_list(stored);
+    if elements.is_empty() {
+        return "''".to_owned();
+    }
+    elements
+        .iter()
+        .map(|e| quote_literal(e))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Splits a stored list setting into its elements: separated by commas, surrounding
+/// whitespace dropped, double-quoted elements unquoted (`""` inside is one `"`). Unquoted
+/// elements are kept as they are (the server already downcased them when it stored them).
+fn split_guc_list(stored: &str) -> Vec<String> {
+    let mut elements = Vec::new();
+    let mut chars = stored.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut element = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        element.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    element.push(c);
+                }
+            }
+            while chars.peek().is_some_and(|c| *c != ',') {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                element.push(c);
+                chars.next();
+            }
+            element.truncate(element.trim_end().len());
+        }
+        elements.push(element);
+        if chars.next().is_none() {
+            break;
+        }
+    }
+    elements
 }
 
 #[async_trait]
 impl Session for PgSession {
-    async fn set_own_password(&mut self, password: &SecretString) -> Result<(), RotationError> {
+    async fn set_own_password(
+        &mut self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<(), RotationError> {
+        // A role's `role` setting (or anything else) may have switched the session to another
+        // role. SET ROLE NONE (not RESET ROLE, which goes back to the setting) makes the
+        // current user the login user again, and the password statement names SESSION_USER:
+        // the role that authenticated, whatever the session did since.
+        self.run("SET ROLE NONE", "switch back to the login user")
+            .await?;
+        let session_user: String = self
+            .row("SELECT session_user::text", &[], "read the login user")
+            .await?
+            .get(0);
+        if session_user != username {
+            return Err(self.database_error(
+                "change the password",
+                format!(
+                    "the session's login user is `{session_user}`, not `{username}`; no \
+                     password was changed"
+                ),
+            ));
+        }
         let verifier =
             postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
-        // CURRENT_USER: the statement can only ever change the user that logged in.
-        let sql = format!(
-            "ALTER ROLE CURRENT_USER WITH PASSWORD {}",
-            quote_literal(&verifier)
-        );
-        self.conn
-            .execute(sql.as_str())
-            .await
-            .map(drop)
-            .map_err(|e| self.failure("change the password", e))
+        self.run_secret(
+            &format!(
+                "ALTER ROLE SESSION_USER WITH PASSWORD {}",
+                quote_literal(&verifier)
+            ),
+            "change the password",
+        )
+        .await
     }
 
     async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
@@ -150,6 +973,14 @@ impl Session for PgSession {
     /// with `SET ROLE` to it. Whatever either user creates is then owned by the first, so tables
     /// created by `name_clone` stay usable by `name` and the other way round, and a grant added
     /// to the first later reaches both without a rotation.
+    ///
+    /// Everything runs in one transaction: the checks see one state, a refusal or a failure
+    /// changes nothing, and a new partner never exists half made (a member without its `role`
+    /// setting).
+    ///
+    /// On PostgreSQL 16+ the master needs ADMIN OPTION on the user's role to grant it; a role
+    /// it creates is granted back to it with ADMIN OPTION, which lets it change that role
+    /// later.
     async fn clone_user(
         &mut self,
         template: &str,
@@ -159,58 +990,33 @@ impl Session for PgSession {
     ) -> Result<(), RotationError> {
         let verifier =
             postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
-        let exists = self
-            .ask(
-                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
-                &[target],
-                "look up the alternate user",
-            )
-            .await?;
-        let verb = if exists { "ALTER" } else { "CREATE" };
-        let sql = format!(
-            "{verb} ROLE {} WITH LOGIN PASSWORD {}",
-            quote_identifier(target),
-            quote_literal(&verifier)
-        );
-        self.run(&sql, "create or update the alternate user")
-            .await?;
-        // When the template is a member of the target, the target holds the pair's privileges.
-        let target_holds = self
-            .ask(
-                "SELECT pg_has_role($1, $2, 'MEMBER')",
-                &[template, target],
-                "read role membership",
-            )
-            .await?;
-        if target_holds {
-            return Ok(());
+        self.run("BEGIN", "start a transaction").await?;
+        match self.clone_in_transaction(template, target, &verifier).await {
+            Ok(()) => self.run("COMMIT", "commit the alternate user").await,
+            Err(error) => {
+                // Best effort: the session is closed right after, which rolls back anyway.
+                let _ = self.run("ROLLBACK", "roll back").await;
+                Err(error)
+            }
         }
-        let grant = format!(
-            "GRANT {} TO {}",
-            quote_identifier(template),
-            quote_identifier(target)
-        );
-        self.run(&grant, "grant the user's role to the alternate user")
-            .await?;
-        let set_role = format!(
-            "ALTER ROLE {} SET role = {}",
-            quote_identifier(target),
-            quote_literal(template)
-        );
-        self.run(&set_role, "make the alternate user act as the user")
-            .await
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {
-        sqlx::query_scalar::<_, i32>("SELECT 1")
-            .fetch_one(&mut self.conn)
+        self.row("SELECT 1", &[], "run a test query")
             .await
             .map(drop)
-            .map_err(|e| self.failure("run a test query", e))
     }
 
     async fn close(self: Box<Self>) {
-        let _ = self.conn.close().await;
+        let PgSession {
+            client,
+            mut connection,
+            ..
+        } = *self;
+        // Dropping the client sends Terminate; the task then ends on its own. A server that
+        // does not answer is cut off by the abort in ConnectionTask's drop.
+        drop(client);
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut connection.0).await;
     }
 }
 
@@ -246,5 +1052,52 @@ mod tests {
         assert!(verifier.starts_with("SCRAM-SHA-256$4096:"));
         assert_eq!(quote_literal(&verifier), format!("'{verifier}'"));
         assert!(!verifier.contains("p'a"));
+    }
+
+    #[test]
+    fn list_settings_are_given_element_by_element() {
+        assert_eq!(
+            setting_value("search_path", "\"$user\", public"),
+            "'$user', 'public'"
+        );
+        assert_eq!(
+            setting_value("search_path", "schema_x, \"My \"\"odd\"\" schema\", public"),
+            "'schema_x', 'My \"odd\" schema', 'public'"
+        );
+        assert_eq!(setting_value("search_path", "\"\""), "''");
+        assert_eq!(setting_value("search_path", ""), "''");
+        assert_eq!(setting_value("Search_Path", "a,b"), "'a', 'b'");
+        assert_eq!(setting_value("search_path", "\"a,b\", c"), "'a,b', 'c'");
+    }
+
+    #[test]
+    fn other_settings_are_one_literal() {
+        assert_eq!(setting_value("statement_timeout", "7s"), "'7s'");
+        assert_eq!(setting_value("datestyle", "iso, mdy"), "'iso, mdy'");
+        assert_eq!(setting_value("app.x", "it's"), "'it''s'");
+    }
+
+    #[test]
+    fn a_bundle_without_certificates_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("pg-bundle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let error = client_config(&empty).unwrap_err();
+        assert!(
+            error.contains("empty.pem") && error.contains("no usable"),
+            "{error}"
+        );
+        let broken = dir.join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let error = client_config(&broken).unwrap_err();
+        assert!(error.contains("broken.pem"), "{error}");
+        let missing = dir.join("missing.pem");
+        assert!(client_config(&missing).unwrap_err().contains("missing.pem"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
