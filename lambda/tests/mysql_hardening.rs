@@ -165,7 +165,10 @@ async fn mariadb_roles_follow_and_a_role_beyond_the_user_is_refused() {
         format!("CREATE ROLE {extra}"),
         format!("GRANT UPDATE ON {}.orders TO {role}", f.schema),
         // MariaDB lets only a holder of a role WITH ADMIN OPTION grant it.
-        format!("GRANT {role} TO '{}_master'@'%' WITH ADMIN OPTION", f.schema),
+        format!(
+            "GRANT {role} TO '{}_master'@'%' WITH ADMIN OPTION",
+            f.schema
+        ),
         format!("GRANT {role} TO '{}'@'%'", f.user),
         format!("SET DEFAULT ROLE {role} FOR '{}'@'%'", f.user),
     ] {

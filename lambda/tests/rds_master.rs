@@ -75,7 +75,11 @@ async fn moto_instance(kind: Kind) -> (String, String) {
         .db_instance_identifier(unique("db").replace('_', "-"))
         .db_instance_class("db.t3.micro")
         // moto's RDS knows no `mariadb` engine; `mysql` is of the same family.
-        .engine(if kind.is_postgres() { "postgres" } else { "mysql" })
+        .engine(if kind.is_postgres() {
+            "postgres"
+        } else {
+            "mysql"
+        })
         .allocated_storage(20)
         .master_username("admin")
         .master_user_password("not-used-Pa55")

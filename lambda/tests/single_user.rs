@@ -359,7 +359,9 @@ async fn password_length_is_bounded_by_the_engine() {
 
     let user = unique("long");
     let arn = setup(&h, Kind::Postgres, &user, "initial-Pa55").await;
-    h.rotate(&arn).await.expect("a 300-character PostgreSQL password");
+    h.rotate(&arn)
+        .await
+        .expect("a 300-character PostgreSQL password");
     let new = h.password(&arn, "AWSCURRENT").await;
     assert_eq!(new.len(), 300);
     assert!(Kind::Postgres.can_login(&user, &new).await);
