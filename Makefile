@@ -11,7 +11,7 @@ test:
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
 	scripts/testenv.sh up; \
 	. .testenv/env; \
-	cargo test --workspace --all-targets; \
+	cargo test --workspace --all-targets --no-fail-fast; \
 	bash scripts/lambda-e2e.sh; \
 	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi
 

@@ -290,13 +290,21 @@ class Run:
             {"SecretId": "anything", "ClientRequestToken": str(uuid.uuid4()), "Step": "create"},
             "InvalidEvent",
         )
-        # A secret with rotation never turned on: refused before any database work.
+        # A token that is not a version of the secret: refused before any database work.
         arn = self.create_secret(engine.secret("nobody", "unused-Pa55"))
         self.fn.expect_error(
             {"SecretId": arn, "ClientRequestToken": str(uuid.uuid4()), "Step": "createSecret"},
+            "UnknownVersion",
+        )
+        # A secret whose rotation was turned off (RotationEnabled false): refused too. A secret
+        # never set up for rotation has no RotationEnabled at all, and AWS's templates go on.
+        token = self.start_rotation(arn)
+        self.sm.cancel_rotate_secret(SecretId=arn)
+        self.fn.expect_error(
+            {"SecretId": arn, "ClientRequestToken": token, "Step": "createSecret"},
             "RotationDisabled",
         )
-        return "InvalidEvent and RotationDisabled"
+        return "InvalidEvent, UnknownVersion and RotationDisabled"
 
     def main(self) -> int:
         scenarios = [(f"{e.name} rotation", lambda e=e: self.rotation(e)) for e in self.engines]

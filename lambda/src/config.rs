@@ -7,31 +7,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rotation_contract::env;
+
 use crate::error::RotationError;
 use crate::password::PasswordPolicy;
+use crate::secret::Tls;
 
 /// Where the function's CA bundle is when the driver layer is attached.
-pub const DEFAULT_CA_BUNDLE: &str = "/opt/rds-ca/global-bundle.pem";
+pub const DEFAULT_CA_BUNDLE: &str = rotation_contract::CA_BUNDLE_PATH;
 
 /// How long a database connection may take before the step gives up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long one database statement may run or wait for a lock, unless `DB_STATEMENT_TIMEOUT`
-/// says otherwise. Well inside Lambda's timeout (60 s in the rendered stack), so a lock held by
-/// a backup or a long transaction fails the step with a message instead of a silent timeout.
-pub const DEFAULT_STATEMENT_TIMEOUT_SECONDS: u64 = 10;
-/// The longest `DB_STATEMENT_TIMEOUT` accepted: a step runs a handful of statements, and all of
-/// them must fit in Lambda's longest timeout (900 s).
-pub const MAX_STATEMENT_TIMEOUT_SECONDS: u64 = 120;
-
-/// Whether connections use TLS when the secret does not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsDefault {
-    /// TLS with the certificate chain and host name verified.
-    VerifyFull,
-    /// Plaintext, chosen explicitly with `DB_TLS=disabled`.
-    Disabled,
-}
 
 /// Which rotation strategies this function accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +31,8 @@ pub enum StrategySetting {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub password: PasswordPolicy,
-    pub tls: TlsDefault,
+    /// The TLS setting of a secret without an `ssl` field.
+    pub tls: Tls,
     pub ca_bundle: PathBuf,
     pub strategy: StrategySetting,
     /// Endpoint override for Secrets Manager (a VPC endpoint, or a local server in tests).
@@ -64,125 +51,60 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads the configuration through `lookup`, so tests need not touch the environment.
+    /// Reads the configuration through `lookup`, so tests need not touch the environment. Every
+    /// variable is read with its definition in the contract the stack validated it with.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, RotationError> {
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let flag = |name: &'static str| -> Result<bool, RotationError> {
-            match get(name) {
-                None => Ok(false),
-                Some(value) => parse_flag(&value).ok_or_else(|| RotationError::Config {
-                    var: name,
-                    problem: format!(
-                        "is `{value}`; use true/1/y/yes to turn it on or false/0/n/no to leave it off"
-                    ),
-                }),
-            }
+        let fail =
+            |var: &'static str| move |problem: String| RotationError::Config { var, problem };
+        let integer = |var: env::Integer| -> Result<u64, RotationError> {
+            get(var.name).map_or(Ok(var.default), |value| {
+                var.parse(&value).map_err(fail(var.name))
+            })
         };
-        let length = match get("PASSWORD_LENGTH") {
-            None => 32,
-            Some(value) => value
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (PasswordPolicy::MIN_LENGTH..=PasswordPolicy::MAX_LENGTH).contains(n))
-                .ok_or_else(|| RotationError::Config {
-                    var: "PASSWORD_LENGTH",
-                    problem: format!(
-                        "is `{value}`; use a whole number from {} to {}",
-                        PasswordPolicy::MIN_LENGTH,
-                        PasswordPolicy::MAX_LENGTH
-                    ),
-                })?,
+        let flag = |var: env::Flag| -> Result<bool, RotationError> {
+            get(var.name).map_or(Ok(false), |value| var.parse(&value).map_err(fail(var.name)))
         };
+        let choice = |var: env::Choice| -> Result<&'static str, RotationError> {
+            get(var.name).map_or(Ok(var.default), |value| {
+                var.parse(&value).map_err(fail(var.name))
+            })
+        };
+
         let password = PasswordPolicy {
-            length,
+            length: integer(env::PASSWORD_LENGTH)? as usize,
             // As in AWS's templates: unset means the engine's default; set, even to the empty
             // string (exclude nothing), it replaces the default.
-            exclude_characters: lookup("EXCLUDE_CHARACTERS"),
-            exclude_numbers: flag("EXCLUDE_NUMBERS")?,
-            exclude_punctuation: flag("EXCLUDE_PUNCTUATION")?,
-            exclude_uppercase: flag("EXCLUDE_UPPERCASE")?,
-            exclude_lowercase: flag("EXCLUDE_LOWERCASE")?,
-            require_each_included_type: flag("REQUIRE_EACH_INCLUDED_TYPE")?,
+            exclude_characters: lookup(env::EXCLUDE_CHARACTERS),
+            exclude_numbers: flag(env::EXCLUDE_NUMBERS)?,
+            exclude_punctuation: flag(env::EXCLUDE_PUNCTUATION)?,
+            exclude_uppercase: flag(env::EXCLUDE_UPPERCASE)?,
+            exclude_lowercase: flag(env::EXCLUDE_LOWERCASE)?,
+            require_each_included_type: flag(env::REQUIRE_EACH_INCLUDED_TYPE)?,
         };
         password.check()?;
 
-        let tls = match get("DB_TLS").as_deref().map(str::trim) {
-            None | Some("verify-full") => TlsDefault::VerifyFull,
-            Some("disabled") => TlsDefault::Disabled,
-            Some(other) => {
-                return Err(RotationError::Config {
-                    var: "DB_TLS",
-                    problem: format!(
-                        "is `{other}`; use `verify-full` (the default) or `disabled` for plaintext"
-                    ),
-                });
-            }
+        let tls = match choice(env::DB_TLS)? {
+            "disabled" => Tls::Disabled,
+            _ => Tls::VerifyFull,
         };
-        let strategy = match get("ROTATION_STRATEGY").as_deref().map(str::trim) {
-            None | Some("auto") => StrategySetting::Auto,
-            Some("single-user") => StrategySetting::SingleUser,
-            Some("alternating-users") => StrategySetting::AlternatingUsers,
-            Some(other) => {
-                return Err(RotationError::Config {
-                    var: "ROTATION_STRATEGY",
-                    problem: format!(
-                        "is `{other}`; use `auto` (the default), `single-user` or `alternating-users`"
-                    ),
-                });
-            }
-        };
-        let mysql_max_user_length = match get("MYSQL_MAX_USER_LENGTH") {
-            None => 32,
-            Some(value) => value
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=80).contains(n))
-                .ok_or_else(|| RotationError::Config {
-                    var: "MYSQL_MAX_USER_LENGTH",
-                    problem: format!(
-                        "is `{value}`; use 32 (MySQL 5.7.8 and later), 16 (older MySQL) or 80 (MariaDB)"
-                    ),
-                })?,
-        };
-        let statement_timeout = match get("DB_STATEMENT_TIMEOUT") {
-            None => DEFAULT_STATEMENT_TIMEOUT_SECONDS,
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_STATEMENT_TIMEOUT_SECONDS).contains(n))
-                .ok_or_else(|| RotationError::Config {
-                    var: "DB_STATEMENT_TIMEOUT",
-                    problem: format!(
-                        "is `{value}`; use a whole number of seconds from 1 to \
-                         {MAX_STATEMENT_TIMEOUT_SECONDS} (default \
-                         {DEFAULT_STATEMENT_TIMEOUT_SECONDS})"
-                    ),
-                })?,
+        let strategy = match choice(env::ROTATION_STRATEGY)? {
+            "single-user" => StrategySetting::SingleUser,
+            "alternating-users" => StrategySetting::AlternatingUsers,
+            _ => StrategySetting::Auto,
         };
         Ok(Self {
             password,
             tls,
-            ca_bundle: get("DB_CA_BUNDLE")
+            ca_bundle: get(env::DB_CA_BUNDLE)
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CA_BUNDLE)),
             strategy,
-            secrets_manager_endpoint: get("SECRETS_MANAGER_ENDPOINT"),
-            mysql_max_user_length,
+            secrets_manager_endpoint: get(env::SECRETS_MANAGER_ENDPOINT),
+            mysql_max_user_length: integer(env::MYSQL_MAX_USER_LENGTH)? as usize,
             connect_timeout: CONNECT_TIMEOUT,
-            statement_timeout: Duration::from_secs(statement_timeout),
+            statement_timeout: Duration::from_secs(integer(env::DB_STATEMENT_TIMEOUT)?),
         })
-    }
-}
-
-/// The truthy spellings AWS's templates accept, and their falsy counterparts.
-fn parse_flag(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "y" | "yes" => Some(true),
-        "false" | "0" | "n" | "no" => Some(false),
-        _ => None,
     }
 }
 
@@ -203,7 +125,7 @@ mod tests {
     fn defaults_are_safe() {
         let config = config(&[]).unwrap();
         assert_eq!(config.password.length, 32);
-        assert_eq!(config.tls, TlsDefault::VerifyFull);
+        assert_eq!(config.tls, Tls::VerifyFull);
         assert_eq!(config.strategy, StrategySetting::Auto);
         assert_eq!(config.ca_bundle, PathBuf::from(DEFAULT_CA_BUNDLE));
         assert_eq!(config.mysql_max_user_length, 32);
@@ -241,6 +163,7 @@ mod tests {
             ("MYSQL_MAX_USER_LENGTH", "0", "32"),
             ("DB_STATEMENT_TIMEOUT", "0", "seconds from 1"),
             ("DB_STATEMENT_TIMEOUT", "10s", "seconds from 1"),
+            ("MYSQL_MAX_USER_LENGTH", "15", "16 to 80"),
         ];
         for (var, value, fix) in cases {
             let error = config(&[(var, value)]).unwrap_err();
@@ -279,7 +202,7 @@ mod tests {
     fn tls_can_be_disabled_explicitly() {
         assert_eq!(
             config(&[("DB_TLS", "disabled")]).unwrap().tls,
-            TlsDefault::Disabled
+            Tls::Disabled
         );
     }
 }

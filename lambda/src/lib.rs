@@ -11,6 +11,8 @@
 
 pub mod config;
 pub mod db;
+/// The engines, their families, ports and limits: shared with the stack through the contract.
+pub use rotation_contract::engine;
 pub mod error;
 pub mod event;
 pub mod master;

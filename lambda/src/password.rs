@@ -10,18 +10,14 @@ use rand::rngs::OsRng;
 use secrecy::SecretString;
 
 use crate::error::RotationError;
-use crate::secret::EngineFamily;
+use rotation_contract::env;
+
+use crate::engine::EngineFamily;
 
 const LOWERCASE: &str = "abcdefghijklmnopqrstuvwxyz";
 const UPPERCASE: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const NUMBERS: &str = "0123456789";
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-
-/// Characters left out unless `EXCLUDE_CHARACTERS` says otherwise: they break connection
-/// strings, shells and config files that applications put the password in.
-const DEFAULT_EXCLUDE: &str = "/@\"'\\";
-/// PostgreSQL adds `:`, the field separator of `.pgpass` files.
-const DEFAULT_EXCLUDE_POSTGRES: &str = "/@\"'\\:";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
@@ -35,32 +31,16 @@ pub struct PasswordPolicy {
 }
 
 impl PasswordPolicy {
-    pub const MIN_LENGTH: usize = 8;
+    pub const MIN_LENGTH: usize = env::PASSWORD_LENGTH.min as usize;
     /// GetRandomPassword's own limit, and the longest any engine here accepts.
-    pub const MAX_LENGTH: usize = 4096;
-
-    /// The longest password an engine family accepts.
-    ///
-    /// - MySQL refuses a plaintext password longer than 256 bytes (`MAX_PLAINTEXT_LENGTH` in
-    ///   `include/crypt_genhash_impl.h`, enforced by caching_sha2_password and
-    ///   sha256_password, the default plugins since 8.0); MariaDB shares the family and the
-    ///   bound, so a secret can move between them.
-    /// - PostgreSQL reads a cleartext password message of up to 65535 bytes
-    ///   (`PG_MAX_AUTH_TOKEN_LENGTH`, `src/include/libpq/auth.h`) and SCRAM has no limit of its
-    ///   own, so [`Self::MAX_LENGTH`] is the tighter bound.
-    pub fn longest_for(engine: EngineFamily) -> usize {
-        match engine {
-            EngineFamily::MySql => 256,
-            EngineFamily::Postgres => Self::MAX_LENGTH,
-        }
-    }
+    pub const MAX_LENGTH: usize = env::PASSWORD_LENGTH.max as usize;
 
     /// The character classes left after the exclusions, for one engine.
     fn classes(&self, engine: EngineFamily) -> Vec<Vec<char>> {
-        let exclude = self.exclude_characters.as_deref().unwrap_or(match engine {
-            EngineFamily::Postgres => DEFAULT_EXCLUDE_POSTGRES,
-            EngineFamily::MySql => DEFAULT_EXCLUDE,
-        });
+        let exclude = self
+            .exclude_characters
+            .as_deref()
+            .unwrap_or(env::default_exclude_characters(engine));
         [
             (LOWERCASE, self.exclude_lowercase),
             (UPPERCASE, self.exclude_uppercase),
@@ -107,18 +87,15 @@ impl PasswordPolicy {
 
     /// A fresh password for `engine`.
     pub fn generate(&self, engine: EngineFamily) -> Result<SecretString, RotationError> {
-        let longest = Self::longest_for(engine);
-        if self.length > longest {
+        let longest = engine.longest_password();
+        if self.length as u64 > longest {
             return Err(RotationError::Config {
-                var: "PASSWORD_LENGTH",
+                var: env::PASSWORD_LENGTH.name,
                 problem: format!(
                     "is {} but {} accepts passwords of at most {longest} characters; set it to \
                      {longest} or less",
                     self.length,
-                    match engine {
-                        EngineFamily::MySql => "MySQL",
-                        EngineFamily::Postgres => "PostgreSQL",
-                    }
+                    engine.product()
                 ),
             });
         }

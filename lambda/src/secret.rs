@@ -10,84 +10,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use crate::config::TlsDefault;
-
-/// The engines a secret's `engine` field may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Postgres,
-    AuroraPostgresql,
-    Mysql,
-    AuroraMysql,
-    Mariadb,
-}
-
-/// Engines that share a wire protocol and SQL dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineFamily {
-    Postgres,
-    MySql,
-}
-
-impl Engine {
-    pub const NAMES: [&'static str; 5] = [
-        "postgres",
-        "aurora-postgresql",
-        "mysql",
-        "aurora-mysql",
-        "mariadb",
-    ];
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "postgres" => Some(Self::Postgres),
-            "aurora-postgresql" => Some(Self::AuroraPostgresql),
-            "mysql" => Some(Self::Mysql),
-            "aurora-mysql" => Some(Self::AuroraMysql),
-            "mariadb" => Some(Self::Mariadb),
-            _ => None,
-        }
-    }
-
-    pub fn family(self) -> EngineFamily {
-        match self {
-            Self::Postgres | Self::AuroraPostgresql => EngineFamily::Postgres,
-            Self::Mysql | Self::AuroraMysql | Self::Mariadb => EngineFamily::MySql,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::AuroraPostgresql => "aurora-postgresql",
-            Self::Mysql => "mysql",
-            Self::AuroraMysql => "aurora-mysql",
-            Self::Mariadb => "mariadb",
-        }
-    }
-
-    /// The longest user name the engine accepts, and how it is measured: PostgreSQL counts bytes
-    /// (NAMEDATALEN - 1), MySQL and MariaDB count characters.
-    pub fn username_fits(self, username: &str, mysql_limit: usize) -> Result<(), (usize, usize)> {
-        let (length, limit) = match self {
-            Self::Postgres | Self::AuroraPostgresql => (username.len(), 63),
-            Self::Mariadb => (username.chars().count(), 80),
-            Self::Mysql | Self::AuroraMysql => (username.chars().count(), mysql_limit),
-        };
-        if length <= limit {
-            Ok(())
-        } else {
-            Err((length, limit))
-        }
-    }
-
-    pub fn default_port(self) -> u16 {
-        match self.family() {
-            EngineFamily::Postgres => 5432,
-            EngineFamily::MySql => 3306,
-        }
-    }
-}
+pub use crate::engine::{Engine, EngineFamily};
 
 /// The suffix that tells the two users of an alternating pair apart.
 pub const CLONE_SUFFIX: &str = "_clone";
@@ -100,10 +23,12 @@ pub fn partner_username(username: &str) -> String {
     }
 }
 
-/// Whether a connection is encrypted and verified.
+/// Whether a connection is encrypted and verified: the secret's `ssl` field, or `DB_TLS` when
+/// the secret has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tls {
-    /// TLS, with the server certificate's chain and host name verified.
+    /// TLS, with the server certificate's chain (to the CA bundle alone) and host name
+    /// verified.
     VerifyFull,
     /// Plaintext, because the secret or the configuration says so explicitly.
     Disabled,
@@ -191,7 +116,7 @@ impl SecretValue {
 
     /// Reads the login this value describes, checking each field. `default_tls` applies when
     /// the value has no `ssl` field.
-    pub fn login(&self, default_tls: TlsDefault) -> Result<Login, String> {
+    pub fn login(&self, default_tls: Tls) -> Result<Login, String> {
         let engine_name = self.required_str("engine")?;
         let engine = Engine::parse(engine_name).ok_or_else(|| {
             format!(
@@ -234,10 +159,7 @@ impl SecretValue {
         }
         .or_else(|| (engine.family() == EngineFamily::Postgres).then(|| "postgres".to_owned()));
         let tls = match self.fields.get("ssl") {
-            None | Some(Value::Null) => match default_tls {
-                TlsDefault::VerifyFull => Tls::VerifyFull,
-                TlsDefault::Disabled => Tls::Disabled,
-            },
+            None | Some(Value::Null) => default_tls,
             Some(Value::Bool(true)) => Tls::VerifyFull,
             Some(Value::Bool(false)) => Tls::Disabled,
             Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
@@ -273,8 +195,8 @@ impl SecretValue {
 mod tests {
     use super::*;
 
-    fn config() -> TlsDefault {
-        TlsDefault::VerifyFull
+    fn config() -> Tls {
+        Tls::VerifyFull
     }
 
     fn value(json: &str) -> SecretValue {
@@ -372,15 +294,6 @@ mod tests {
         assert_eq!(partner_username("app"), "app_clone");
         assert_eq!(partner_username("app_clone"), "app");
         assert_eq!(partner_username("_clone"), "_clone_clone");
-    }
-
-    #[test]
-    fn username_limits_follow_the_engine() {
-        let pg = "é".repeat(31) + "_clone"; // 68 bytes
-        assert_eq!(Engine::Postgres.username_fits(&pg, 32), Err((68, 63)));
-        assert!(Engine::Mariadb.username_fits(&pg, 32).is_ok());
-        assert_eq!(Engine::Mysql.username_fits(&pg, 32), Err((37, 32)));
-        assert_eq!(Engine::Mysql.username_fits("a_clone", 16), Ok(()));
     }
 
     #[test]

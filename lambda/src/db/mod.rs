@@ -95,7 +95,7 @@ impl Drivers {
             ca_bundle,
             timeout,
             statement_timeout: Duration::from_secs(
-                crate::config::DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+                rotation_contract::env::DB_STATEMENT_TIMEOUT.default,
             ),
         }
     }

@@ -1,0 +1,17 @@
+//! What the rotation function and the stack that deploys it agree on.
+//!
+//! `synth` writes the function's environment and the function parses it; both once kept their
+//! own copy of the engines, the variable names and their ranges, and the copies drifted (a
+//! password length the stack allowed and the function refused is a rotation that fails at
+//! 3 a.m.). This crate is the one copy: the engines with their families, default ports and
+//! limits ([`engine`]), every environment variable with its default and accepted values
+//! ([`env`]), and where the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]).
+
+pub mod engine;
+pub mod env;
+
+pub use engine::{Engine, EngineFamily};
+
+/// Where the CA bundle is when the driver layer is attached: the layer zip holds
+/// `rds-ca/global-bundle.pem`, and Lambda mounts layers at `/opt`.
+pub const CA_BUNDLE_PATH: &str = "/opt/rds-ca/global-bundle.pem";

@@ -1,0 +1,73 @@
+//! The stack and the function agree: the `Environment` of every committed example template
+//! (which a synth test keeps in step with its config) is accepted by the function's own
+//! configuration parser, and names only variables the function reads. Offline: no server.
+
+use std::fs;
+use std::path::Path;
+
+use rotation::Config;
+use rotation_contract::env;
+use serde_yaml_ng::Value;
+
+/// A value as CloudFormation would resolve it in us-east-1: the templates use `Fn::Sub` for
+/// the Secrets Manager endpoint.
+fn resolve(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Mapping(m) => {
+            let sub = m
+                .get("Fn::Sub")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("unexpected intrinsic {m:?}"));
+            sub.replace("${AWS::Region}", "us-east-1")
+                .replace("${AWS::URLSuffix}", "amazonaws.com")
+        }
+        other => panic!("unexpected environment value {other:?}"),
+    }
+}
+
+#[test]
+fn every_example_stack_environment_is_accepted_by_the_function() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".template.yaml") {
+            continue;
+        }
+        let template: Value = serde_yaml_ng::from_str(&fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let variables =
+            template["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"]
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{}: no Environment", path.display()));
+        let environment: Vec<(String, String)> = variables
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), resolve(v)))
+            .collect();
+        for (name, _) in &environment {
+            assert!(
+                env::NAMES.contains(&name.as_str()),
+                "{}: the stack sets {name}, which the function does not read",
+                path.display()
+            );
+        }
+        let config = Config::from_lookup(|name| {
+            environment
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|e| panic!("{}: the function refuses its stack: {e}", path.display()));
+        assert_eq!(
+            config.ca_bundle.to_str(),
+            Some(rotation_contract::CA_BUNDLE_PATH),
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} example templates found");
+}
