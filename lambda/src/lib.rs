@@ -6,22 +6,25 @@
 //! written to a log, an error or `Debug` output.
 //!
 //! The binary (`bootstrap`) only wires things up; the logic lives here so tests can drive it:
-//! [`rotation`] holds the steps, generic over a [`store::SecretStore`] (Secrets Manager) and a
-//! [`db::Connector`] (the database engines).
+//! [`steps`] holds the guard and the four steps, generic over a [`store::SecretStore`] (Secrets
+//! Manager) and a [`db::Connector`] (the database engines); [`alternating`] is the
+//! alternating-users strategy (partner naming, the master login) with [`rds`], the RDS API it
+//! asks where an RDS-managed master secret's database is.
 
+pub mod alternating;
 pub mod config;
 pub mod db;
 /// The engines, their families, ports and limits: shared with the stack through the contract.
 pub use rotation_contract::engine;
 pub mod error;
 pub mod event;
-pub mod master;
 pub mod password;
-pub mod rotation;
+pub mod rds;
 pub mod secret;
+pub mod steps;
 pub mod store;
 
 pub use config::Config;
 pub use error::RotationError;
 pub use event::{RotationEvent, Step};
-pub use rotation::Rotator;
+pub use steps::Rotator;

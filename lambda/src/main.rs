@@ -6,7 +6,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotation::db::Drivers;
-use rotation::master::AwsRds;
+use rotation::rds::AwsRds;
 use rotation::store::AwsSecretStore;
 use rotation::{Config, RotationError, RotationEvent, Rotator};
 use tracing_subscriber::EnvFilter;

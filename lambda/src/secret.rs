@@ -12,17 +12,6 @@ use serde_json::{Map, Value};
 
 pub use crate::engine::{Engine, EngineFamily};
 
-/// The suffix that tells the two users of an alternating pair apart.
-pub const CLONE_SUFFIX: &str = "_clone";
-
-/// The other user of an alternating pair: `name` <-> `name_clone`.
-pub fn partner_username(username: &str) -> String {
-    match username.strip_suffix(CLONE_SUFFIX) {
-        Some(base) if !base.is_empty() => base.to_owned(),
-        _ => format!("{username}{CLONE_SUFFIX}"),
-    }
-}
-
 /// Whether a connection is encrypted and verified: the secret's `ssl` field, or `DB_TLS` when
 /// the secret has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,13 +276,6 @@ mod tests {
         assert_eq!(parsed["team"]["owner"], "x");
         assert_eq!(parsed["n"][1], 2);
         assert_eq!(parsed["password"], "new");
-    }
-
-    #[test]
-    fn partners_alternate() {
-        assert_eq!(partner_username("app"), "app_clone");
-        assert_eq!(partner_username("app_clone"), "app");
-        assert_eq!(partner_username("_clone"), "_clone_clone");
     }
 
     #[test]

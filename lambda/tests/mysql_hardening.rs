@@ -45,8 +45,11 @@ async fn account_lines(statement: &str, user: &str, host: &str) -> Vec<String> {
         .collect()
 }
 
+/// The grants of `user`@`%`, sorted: SHOW GRANTS lists them in no promised order.
 async fn grants_of(user: &str) -> Vec<String> {
-    account_lines("SHOW GRANTS FOR", user, "%").await
+    let mut lines = account_lines("SHOW GRANTS FOR", user, "%").await;
+    lines.sort();
+    lines
 }
 
 fn login(user: &str, password: &str) -> Login {

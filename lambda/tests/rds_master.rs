@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::Tag;
 use common::pair::{Fixture, fixture};
 use common::{Harness, Kind, rds_client, unique};
-use rotation::master::{AwsRds, RdsDatabase, RdsDirectory};
+use rotation::rds::{AwsRds, RdsDatabase, RdsDirectory};
 use serde_json::json;
 
 per_engine!(

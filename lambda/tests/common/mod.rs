@@ -17,7 +17,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use rand::Rng;
 use rotation::db::{Connector, Drivers, Session};
-use rotation::master::{AwsRds, RdsDirectory};
+use rotation::rds::{AwsRds, RdsDirectory};
 use rotation::secret::{Login, SecretValue};
 use rotation::store::{AwsSecretStore, SecretMetadata, SecretStore, Staged};
 use rotation::{Config, RotationError, RotationEvent, Rotator, Step};

@@ -15,12 +15,13 @@
 use secrecy::SecretString;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::alternating::{self, master_error, partner_username};
 use crate::config::{Config, StrategySetting};
 use crate::db::Connector;
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
-use crate::master::{self, RdsDirectory};
-use crate::secret::{EngineFamily, Login, SecretValue, partner_username};
+use crate::rds::RdsDirectory;
+use crate::secret::{EngineFamily, Login, SecretValue};
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
 
 /// How a secret is rotated.
@@ -242,9 +243,16 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let account_host = account_host?;
         info!(user = %current.username, "AWSCURRENT logs in");
 
-        let master = self
-            .master_login(secret, master_arn, pending_value, &pending)
-            .await?;
+        let master = alternating::master_login(
+            &self.store,
+            self.rds.as_deref(),
+            &self.config,
+            secret,
+            master_arn,
+            pending_value,
+            &pending,
+        )
+        .await?;
         let Some(mut session) = self.connector.login(&master).await? else {
             return Err(master_error(
                 secret,
@@ -273,96 +281,6 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             "the master user gave the alternate user the current user's privileges and the AWSPENDING password"
         );
         Ok(())
-    }
-
-    /// The master user's login, from the master secret alone or, for an RDS-managed master
-    /// secret, from the RDS database it is tagged with (see [`crate::master`]). Refuses, before
-    /// the master password goes anywhere, a rotated secret whose host is not that database.
-    async fn master_login(
-        &self,
-        secret: &str,
-        master_arn: &str,
-        pending_value: &SecretValue,
-        pending: &Login,
-    ) -> Result<Login, RotationError> {
-        let fail = |problem: String| master_error(secret, master_arn, problem);
-        let master_value = self
-            .store
-            .get(master_arn, Staged::Stage(AWSCURRENT))
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .ok_or_else(|| {
-                fail(
-                    "it does not exist or has no AWSCURRENT value; check `masterarn`, and that \
-                     the function's role may read it"
-                        .into(),
-                )
-            })?;
-        let own_host = master_value.str_field("host").map(str::to_owned);
-        let host_matches = own_host
-            .as_deref()
-            .is_some_and(|host| master::same_host(host, &pending.host));
-        // The RDS API is asked only when the master secret names no host, or names another
-        // one than the rotated secret (which may then be one of its replicas or readers).
-        let database = if host_matches {
-            None
-        } else {
-            let tags = self
-                .store
-                .describe(master_arn)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .tags;
-            match (master::tagged_database(&tags), &self.rds) {
-                (Some((tag, arn)), Some(rds)) => Some(
-                    if tag == master::CLUSTER_TAG {
-                        rds.cluster(arn).await
-                    } else {
-                        rds.instance(arn).await
-                    }
-                    .map_err(fail)?,
-                ),
-                (Some(_), None) => {
-                    return Err(fail(
-                        "it is managed by RDS, and this function was built without an RDS API \
-                         client to find its database"
-                            .into(),
-                    ));
-                }
-                (None, _) if own_host.is_none() => {
-                    return Err(fail(format!(
-                        "it names no `host`, and has no `{}` or `{}` tag to find its database \
-                         with; add the master database's `host` (and `port`, `engine`) to it",
-                        master::INSTANCE_TAG,
-                        master::CLUSTER_TAG
-                    )));
-                }
-                (None, _) => None,
-            }
-        };
-        if !host_matches && !database.as_ref().is_some_and(|db| db.serves(&pending.host)) {
-            return Err(RotationError::MasterHostMismatch {
-                secret: secret.to_owned(),
-                host: pending.host.clone(),
-                master: master_arn.to_owned(),
-                master_host: match (&database, own_host) {
-                    (Some(db), _) => format!("{} ({})", db.arn, db.hosts.join(", ")),
-                    (None, Some(host)) => host,
-                    (None, None) => "no host".into(),
-                },
-            });
-        }
-        let master = master::master_value(&master_value, pending_value, database.as_ref())
-            .login(self.config.tls)
-            .map_err(|e| fail(e.to_string()))?;
-        if master.engine.family() != pending.engine.family() {
-            return Err(fail(format!(
-                "it is for engine `{}` but the secret is for `{}`",
-                master.engine.name(),
-                pending.engine.name()
-            )));
-        }
-        Ok(master)
     }
 
     async fn test_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
@@ -463,14 +381,6 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             }
             _ => Ok(strategy),
         }
-    }
-}
-
-fn master_error(secret: &str, master_arn: &str, problem: String) -> RotationError {
-    RotationError::MasterSecret {
-        secret: secret.to_owned(),
-        master: master_arn.to_owned(),
-        problem,
     }
 }
 
