@@ -6,17 +6,18 @@
 //! duplicate databases, strategies without the secret they need. Each mistake
 //! becomes a `Diagnostic` with the line to edit and the fix, and all mistakes
 //! of a file are reported together so one run shows everything to correct.
+//! The rules for `databases` are in the `databases` submodule, one method per
+//! rule.
 
 use std::collections::HashSet;
 
 use crate::arn;
-use crate::config::{RawArtifact, RawConfig, RawDatabase, Strategy};
+use crate::config::{RawArtifact, RawConfig};
 use crate::error::{Diagnostic, Diagnostics, Error, Result};
 use crate::locate::Locator;
-use crate::model::{
-    Artifact, Database, Endpoint, Function, Network, Notifications, Password, Stack, pascal_case,
-};
-use crate::schedule;
+use crate::model::{Artifact, Endpoint, Function, Network, Notifications, Password, Stack};
+
+mod databases;
 
 /// Retention values CloudWatch Logs accepts.
 pub const LOG_RETENTION_DAYS: [u32; 22] = [
@@ -420,178 +421,5 @@ impl Validator {
                 Notifications::CreateTopic
             }
         }
-    }
-
-    fn secret_arn(&mut self, path: &str, value: &str) {
-        if arn::secret(value).is_none() {
-            self.err(
-                path,
-                format!("`{value}` is not a full Secrets Manager secret ARN"),
-                "write `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX` with the 6-character suffix, as printed by `aws secretsmanager describe-secret --secret-id NAME --query ARN`",
-            );
-        }
-    }
-
-    fn kms_arn(&mut self, path: &str, value: &str) {
-        if arn::kms_key(value).is_none() {
-            self.err(
-                path,
-                format!("`{value}` is not a KMS key ARN"),
-                "write `arn:aws:kms:REGION:ACCOUNT:key/KEY-ID`, not an alias (see `aws kms describe-key --key-id alias/NAME --query KeyMetadata.Arn`)",
-            );
-        }
-    }
-
-    fn databases(&mut self, raw: &[RawDatabase]) -> Vec<Database> {
-        if raw.is_empty() {
-            self.err(
-                "databases",
-                "no databases: the stack would rotate nothing",
-                "list at least one database with `name`, `secret_arn`, `engine`, `strategy` and `schedule`",
-            );
-        }
-        let mut names: Vec<(String, String)> = Vec::new();
-        let mut secrets: Vec<(String, String)> = Vec::new();
-        let mut region: Option<(String, String)> = None;
-        let mut out = Vec::new();
-        for (i, d) in raw.iter().enumerate() {
-            let at = |key: &str| format!("databases[{i}].{key}");
-            let logical_id = pascal_case(&d.name);
-            if !is_name(&d.name, 32) {
-                self.err(
-                    &at("name"),
-                    format!("database name `{}` cannot name resources", d.name),
-                    "use 1 to 32 lowercase letters, digits and single dashes, starting with a letter, e.g. `orders`",
-                );
-            } else if let Some((other, _)) = names
-                .iter()
-                .find(|(n, id)| *n == d.name || *id == logical_id)
-            {
-                self.err(
-                    &at("name"),
-                    format!(
-                        "database name `{}` clashes with `{other}` (logical ID `{logical_id}`)",
-                        d.name
-                    ),
-                    "give each database a distinct name; names become CloudFormation logical IDs",
-                );
-            } else {
-                names.push((d.name.clone(), logical_id.clone()));
-            }
-
-            self.secret_arn(&at("secret_arn"), &d.secret_arn);
-            if let Some((other, _)) = secrets.iter().find(|(_, s)| *s == d.secret_arn) {
-                self.err(
-                    &at("secret_arn"),
-                    format!("the secret is already rotated by database `{other}`"),
-                    "remove one of the two entries: a secret can have only one rotation schedule",
-                );
-            } else {
-                secrets.push((d.name.clone(), d.secret_arn.clone()));
-            }
-            if let Some(a) = arn::secret(&d.secret_arn) {
-                let here = (a.partition.to_owned(), a.region.to_owned());
-                match &region {
-                    None => region = Some(here),
-                    Some(first) if *first != here => self.err(
-                        &at("secret_arn"),
-                        format!("the secret is in region `{}`, the first database's secret in `{}`", here.1, first.1),
-                        "a stack lives in one region: put databases of another region in their own config",
-                    ),
-                    Some(_) => {}
-                }
-            }
-
-            let port = d.port.unwrap_or_else(|| d.engine.default_port());
-            let other_default = if d.engine.is_postgres() { 3306 } else { 5432 };
-            if port == 0 {
-                self.err(
-                    &at("port"),
-                    "port 0 is not a port",
-                    format!("use {} or remove the key", d.engine.default_port()),
-                );
-            } else if port == other_default {
-                self.err(
-                    &at("port"),
-                    format!(
-                        "port {port} is the {} port, but the engine is `{}`",
-                        if d.engine.is_postgres() {
-                            "MySQL"
-                        } else {
-                            "PostgreSQL"
-                        },
-                        d.engine.as_str()
-                    ),
-                    format!(
-                        "use port {} for `{}` (or remove `port`), or correct the engine",
-                        d.engine.default_port(),
-                        d.engine.as_str()
-                    ),
-                );
-            }
-
-            match (d.strategy, &d.master_secret_arn) {
-                (Strategy::AlternatingUsers, None) => self.err(
-                    &at("strategy"),
-                    "`alternating-users` needs a master secret to create and update the second user",
-                    "add `master_secret_arn` with the ARN of a secret whose user may create users and grant privileges, or use `single-user`",
-                ),
-                (Strategy::SingleUser, Some(_)) => self.err(
-                    &at("master_secret_arn"),
-                    "`master_secret_arn` is set but `single-user` never uses it, and the function would be allowed to read it",
-                    "remove `master_secret_arn`, or set `strategy: alternating-users`",
-                ),
-                (_, Some(m)) => {
-                    self.secret_arn(&at("master_secret_arn"), m);
-                    if *m == d.secret_arn {
-                        self.err(
-                            &at("master_secret_arn"),
-                            "the master secret is the secret being rotated",
-                            "point `master_secret_arn` at the separate secret of the admin user",
-                        );
-                    }
-                }
-                (_, None) => {}
-            }
-            if let Some(k) = &d.kms_key_arn {
-                self.kms_arn(&at("kms_key_arn"), k);
-            }
-            if let Some(k) = &d.master_kms_key_arn {
-                self.kms_arn(&at("master_kms_key_arn"), k);
-                if d.master_secret_arn.is_none() {
-                    self.err(
-                        &at("master_kms_key_arn"),
-                        "`master_kms_key_arn` is set without a master secret",
-                        "remove `master_kms_key_arn`, or add `master_secret_arn` with `strategy: alternating-users`",
-                    );
-                }
-            }
-
-            let s = &d.schedule;
-            if let Err(r) = schedule::check(&s.expression, s.duration.as_deref()) {
-                let key = if r.in_duration {
-                    "schedule.duration"
-                } else {
-                    "schedule.expression"
-                };
-                self.err(&at(key), r.problem, r.fix);
-            }
-
-            out.push(Database {
-                name: d.name.clone(),
-                logical_id,
-                secret_arn: d.secret_arn.clone(),
-                engine: d.engine,
-                port,
-                strategy: d.strategy,
-                master_secret_arn: d.master_secret_arn.clone(),
-                kms_key_arn: d.kms_key_arn.clone(),
-                master_kms_key_arn: d.master_kms_key_arn.clone(),
-                schedule_expression: s.expression.trim().to_owned(),
-                duration: s.duration.clone(),
-                rotate_immediately: s.rotate_immediately,
-            });
-        }
-        out
     }
 }

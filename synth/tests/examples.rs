@@ -1,68 +1,171 @@
-//! The example configs: each renders, matches its snapshot and its committed
-//! template, parses as plain YAML, and renders the same bytes every time.
+//! The example configs: each renders, matches its committed template, parses
+//! as plain YAML, and renders the same bytes every time.
+//!
+//! The committed `examples/*.template.yaml` are the one golden copy of the
+//! output (reviewers read them in diffs; there are no separate snapshots).
+//! Every config in `examples/` is checked without being listed here, so
+//! adding an example adds its check, and a template must have its config.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
-/// Example configs (not the rendered `*.template.yaml` beside them).
-fn configs() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut out: Vec<PathBuf> = fs::read_dir(&dir)
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// Every file of `dir`, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| is_config(p))
         .collect();
     out.sort();
+    out
+}
+
+/// Example configs (not the rendered `*.template.yaml` beside them).
+fn configs() -> Vec<PathBuf> {
+    let dir = examples_dir();
+    let out: Vec<PathBuf> = files(&dir).into_iter().filter(|p| is_config(p)).collect();
     assert!(!out.is_empty(), "no example configs in {}", dir.display());
     out
 }
 
+fn name_of(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn is_template(path: &Path) -> bool {
+    name_of(path).ends_with(".template.yaml")
+}
+
 fn is_config(path: &Path) -> bool {
-    let name = path.file_name().unwrap().to_string_lossy();
-    name.ends_with(".yaml") && !name.ends_with(".template.yaml")
+    name_of(path).ends_with(".yaml") && !is_template(path)
+}
+
+/// The path as `make examples` names it, relative to the repository root.
+fn shown(path: &Path) -> String {
+    format!("examples/{}", name_of(path))
 }
 
 /// Renders as `make examples` does: the path relative to the repository root.
+fn try_render(path: &Path) -> Result<String, String> {
+    let source = fs::read_to_string(path).map_err(|e| e.to_string())?;
+    synth::render_config(&source, &shown(path)).map_err(|e| e.to_string())
+}
+
 fn render(path: &Path) -> String {
-    let source = fs::read_to_string(path).unwrap();
-    let shown = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
-    synth::render_config(&source, &shown).unwrap_or_else(|e| panic!("{e}"))
+    try_render(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn template_beside(config: &Path) -> PathBuf {
-    let name = config.file_name().unwrap().to_string_lossy();
-    config.with_file_name(name.replace(".yaml", ".template.yaml"))
+    config.with_file_name(name_of(config).replace(".yaml", ".template.yaml"))
 }
 
-#[test]
-fn snapshot_per_example() {
-    insta::glob!("../../examples", "*.yaml", |path| {
-        if !is_config(path) {
-            return;
+fn config_beside(template: &Path) -> PathBuf {
+    template.with_file_name(name_of(template).replace(".template.yaml", ".yaml"))
+}
+
+/// What is wrong between the configs and the committed templates of `dir`:
+/// a config that does not render, a config without its template, a stale
+/// template (with the diff), a template without its config.
+fn template_problems(dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for path in files(dir) {
+        if is_template(&path) {
+            if !config_beside(&path).exists() {
+                problems.push(format!(
+                    "{} has no config beside it ({}): delete the template, or restore the config and run `make examples`",
+                    shown(&path),
+                    shown(&config_beside(&path))
+                ));
+            }
+            continue;
         }
-        insta::assert_snapshot!(render(path));
-    });
+        if !is_config(&path) {
+            continue;
+        }
+        let rendered = match try_render(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(format!("{} does not render: {e}", shown(&path)));
+                continue;
+            }
+        };
+        let template = template_beside(&path);
+        match fs::read_to_string(&template) {
+            Err(e) => problems.push(format!(
+                "{} is missing ({e}); run `make examples` and commit it",
+                shown(&template)
+            )),
+            Ok(committed) => {
+                if let Some(diff) = synth::check::stale_diff(&committed, &rendered, "committed") {
+                    problems.push(format!(
+                        "{} is stale; run `make examples` to regenerate it\n{diff}",
+                        shown(&template)
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 #[test]
 fn committed_templates_are_fresh() {
-    for config in configs() {
-        let template = template_beside(&config);
-        let committed = fs::read_to_string(&template).unwrap_or_else(|e| {
-            panic!(
-                "{} is missing ({e}); run `make examples`",
-                template.display()
-            )
-        });
-        if let Some(diff) = synth::check::stale_diff(&committed, &render(&config), "committed") {
-            panic!(
-                "{} is stale; run `make examples` to regenerate it\n{diff}",
-                template.display()
-            );
-        }
-    }
+    // An empty or misplaced examples directory must not pass silently.
+    assert!(!configs().is_empty());
+    let problems = template_problems(&examples_dir());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The check itself: a new config without a template, a stale template and
+/// an orphan template each fail with the way out.
+#[test]
+fn freshness_check_catches_missing_stale_and_orphan_templates() {
+    let dir = std::env::temp_dir().join(format!("synth-examples-test-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let example = examples_dir().join("postgres-single-user.yaml");
+    // A fresh pair, and a new config whose template was never rendered.
+    fs::copy(&example, dir.join("fresh.yaml")).unwrap();
+    fs::write(
+        dir.join("fresh.template.yaml"),
+        render(&dir.join("fresh.yaml")),
+    )
+    .unwrap();
+    fs::copy(&example, dir.join("new.yaml")).unwrap();
+    // A template edited by hand.
+    fs::copy(&example, dir.join("edited.yaml")).unwrap();
+    let edited = render(&dir.join("edited.yaml")).replace("MemorySize: 256", "MemorySize: 512");
+    fs::write(dir.join("edited.template.yaml"), edited).unwrap();
+    // A template whose config was deleted.
+    fs::write(dir.join("gone.template.yaml"), render(&example)).unwrap();
+
+    let problems = template_problems(&dir);
+    fs::remove_dir_all(&dir).unwrap();
+
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("examples/edited.template.yaml is stale; run `make examples`")
+            && problems[0].contains("MemorySize: 512")
+            && problems[0].contains("MemorySize: 256"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].starts_with("examples/gone.template.yaml has no config beside it")
+            && problems[1].contains("`make examples`"),
+        "{}",
+        problems[1]
+    );
+    assert!(
+        problems[2].starts_with("examples/new.template.yaml is missing")
+            && problems[2].contains("run `make examples`"),
+        "{}",
+        problems[2]
+    );
 }
 
 /// Fails on YAML tags such as `!Ref`: the templates use the long form so that

@@ -1,0 +1,366 @@
+//! The rules for `databases`, one method per rule.
+//!
+//! `Validator::database` lists the rules an entry must pass, in the order
+//! their diagnostics are reported; `Validator::databases` runs the list-level
+//! rule, then every entry through that list. A rule checks one thing, reports
+//! through `Validator::err` and never stops the others, so a config with
+//! several mistakes gets all of them in one run. Rules about several entries
+//! (distinct names and secrets, one region) compare the entry with `Earlier`,
+//! what the entries before it claimed. A new rule is one new method here and
+//! one line in `Validator::database`.
+
+use super::{Validator, is_name};
+use crate::arn;
+use crate::config::{RawDatabase, Strategy};
+use crate::model::{Database, pascal_case};
+use crate::schedule;
+
+/// Longest database name: it is embedded in logical IDs and resource names.
+const NAME_MAX_LEN: usize = 32;
+
+/// One entry of `databases`, with what the rules and the model derive from it.
+struct Entry<'a> {
+    index: usize,
+    raw: &'a RawDatabase,
+    /// The name in PascalCase, the prefix of this database's logical IDs.
+    logical_id: String,
+    /// The configured port, or the engine's default.
+    port: u16,
+}
+
+impl<'a> Entry<'a> {
+    fn new(index: usize, raw: &'a RawDatabase) -> Self {
+        Entry {
+            index,
+            raw,
+            logical_id: pascal_case(&raw.name),
+            port: raw.port.unwrap_or_else(|| raw.engine.default_port()),
+        }
+    }
+
+    /// The diagnostic path of `key` in this entry, e.g. `databases[1].port`.
+    fn at(&self, key: &str) -> String {
+        format!("databases[{}].{key}", self.index)
+    }
+
+    /// The master secret when the strategy uses one. With `single-user` a
+    /// master secret is a mistake of its own, so its value is not checked.
+    fn used_master_secret(&self) -> Option<&'a str> {
+        match self.raw.strategy {
+            Strategy::AlternatingUsers => self.raw.master_secret_arn.as_deref(),
+            Strategy::SingleUser => None,
+        }
+    }
+
+    /// The model of this entry, as the template sees it.
+    fn model(&self) -> Database {
+        let d = self.raw;
+        Database {
+            name: d.name.clone(),
+            logical_id: self.logical_id.clone(),
+            secret_arn: d.secret_arn.clone(),
+            engine: d.engine,
+            port: self.port,
+            strategy: d.strategy,
+            master_secret_arn: d.master_secret_arn.clone(),
+            kms_key_arn: d.kms_key_arn.clone(),
+            master_kms_key_arn: d.master_kms_key_arn.clone(),
+            schedule_expression: d.schedule.expression.trim().to_owned(),
+            duration: d.schedule.duration.clone(),
+            rotate_immediately: d.schedule.rotate_immediately,
+        }
+    }
+}
+
+/// What the entries before the current one claimed.
+#[derive(Default)]
+struct Earlier {
+    /// Name and logical ID of each entry whose name was valid and distinct.
+    names: Vec<(String, String)>,
+    /// Entry name and secret ARN of each distinct secret.
+    secrets: Vec<(String, String)>,
+    /// Partition and region of the first well-formed secret ARN.
+    region: Option<(String, String)>,
+}
+
+impl Validator {
+    pub(super) fn databases(&mut self, raw: &[RawDatabase]) -> Vec<Database> {
+        self.at_least_one_database(raw);
+        let mut earlier = Earlier::default();
+        raw.iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                let entry = Entry::new(index, raw);
+                self.database(&entry, &mut earlier);
+                entry.model()
+            })
+            .collect()
+    }
+
+    /// Every rule of one entry, in the order their diagnostics are reported.
+    fn database(&mut self, d: &Entry<'_>, earlier: &mut Earlier) {
+        self.name_is_valid(d);
+        self.name_is_distinct(d, earlier);
+        self.secret_arn_is_full(d);
+        self.secret_is_rotated_once(d, earlier);
+        self.secrets_share_one_region(d, earlier);
+        self.port_is_not_zero(d);
+        self.port_is_not_the_other_engines(d);
+        self.alternating_users_has_master_secret(d);
+        self.single_user_has_no_master_secret(d);
+        self.master_secret_arn_is_full(d);
+        self.master_secret_is_not_the_rotated_secret(d);
+        self.kms_key_arn_is_a_key(d);
+        self.master_kms_key_arn_is_a_key(d);
+        self.master_kms_key_has_master_secret(d);
+        self.schedule_is_accepted(d);
+    }
+
+    /// The list is not empty: a stack without databases deploys a function
+    /// that nothing ever invokes, which is a mistake, not a plan.
+    fn at_least_one_database(&mut self, raw: &[RawDatabase]) {
+        if raw.is_empty() {
+            self.err(
+                "databases",
+                "no databases: the stack would rotate nothing",
+                "list at least one database with `name`, `secret_arn`, `engine`, `strategy` and `schedule`",
+            );
+        }
+    }
+
+    /// The name is 1 to 32 lowercase letters, digits and single dashes,
+    /// starting with a letter: it becomes the prefix of this database's
+    /// logical IDs and part of resource names, which allow no more.
+    fn name_is_valid(&mut self, d: &Entry<'_>) {
+        if !is_name(&d.raw.name, NAME_MAX_LEN) {
+            self.err(
+                &d.at("name"),
+                format!("database name `{}` cannot name resources", d.raw.name),
+                "use 1 to 32 lowercase letters, digits and single dashes, starting with a letter, e.g. `orders`",
+            );
+        }
+    }
+
+    /// No earlier entry has the same name or the same logical ID (`db-1` and
+    /// `db1` both give `Db1`): two databases would declare the same resources
+    /// and CloudFormation would refuse the template. An invalid name was
+    /// reported by `name_is_valid` and is not compared or recorded.
+    fn name_is_distinct(&mut self, d: &Entry<'_>, earlier: &mut Earlier) {
+        if !is_name(&d.raw.name, NAME_MAX_LEN) {
+            return;
+        }
+        if let Some((other, _)) = earlier
+            .names
+            .iter()
+            .find(|(n, id)| *n == d.raw.name || *id == d.logical_id)
+        {
+            self.err(
+                &d.at("name"),
+                format!(
+                    "database name `{}` clashes with `{other}` (logical ID `{}`)",
+                    d.raw.name, d.logical_id
+                ),
+                "give each database a distinct name; names become CloudFormation logical IDs",
+            );
+        } else {
+            earlier
+                .names
+                .push((d.raw.name.clone(), d.logical_id.clone()));
+        }
+    }
+
+    /// `secret_arn` is a full secret ARN, with the 6-character suffix: the
+    /// function's policy grants exactly the ARNs listed, and a name or a
+    /// partial ARN would not match the secret.
+    fn secret_arn_is_full(&mut self, d: &Entry<'_>) {
+        self.secret_arn(&d.at("secret_arn"), &d.raw.secret_arn);
+    }
+
+    /// No earlier entry rotates the same secret: a secret has only one
+    /// rotation schedule, and a second would fight the first.
+    fn secret_is_rotated_once(&mut self, d: &Entry<'_>, earlier: &mut Earlier) {
+        if let Some((other, _)) = earlier.secrets.iter().find(|(_, s)| *s == d.raw.secret_arn) {
+            self.err(
+                &d.at("secret_arn"),
+                format!("the secret is already rotated by database `{other}`"),
+                "remove one of the two entries: a secret can have only one rotation schedule",
+            );
+        } else {
+            earlier
+                .secrets
+                .push((d.raw.name.clone(), d.raw.secret_arn.clone()));
+        }
+    }
+
+    /// The secret is in the partition and region of the first database's
+    /// secret: a stack, its function and its rotation schedules live in one
+    /// region. A malformed ARN was reported by `secret_arn_is_full` and is
+    /// not compared.
+    fn secrets_share_one_region(&mut self, d: &Entry<'_>, earlier: &mut Earlier) {
+        let Some(a) = arn::secret(&d.raw.secret_arn) else {
+            return;
+        };
+        let here = (a.partition.to_owned(), a.region.to_owned());
+        match &earlier.region {
+            None => earlier.region = Some(here),
+            Some(first) if *first != here => self.err(
+                &d.at("secret_arn"),
+                format!(
+                    "the secret is in region `{}`, the first database's secret in `{}`",
+                    here.1, first.1
+                ),
+                "a stack lives in one region: put databases of another region in their own config",
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// The port is not 0, which no database listens on.
+    fn port_is_not_zero(&mut self, d: &Entry<'_>) {
+        if d.port == 0 {
+            self.err(
+                &d.at("port"),
+                "port 0 is not a port",
+                format!("use {} or remove the key", d.raw.engine.default_port()),
+            );
+        }
+    }
+
+    /// The port is not the default port of the other engine family (5432
+    /// for a MySQL engine, 3306 for a PostgreSQL one): that is a copied port
+    /// or a wrong engine, and the function would speak the wrong protocol.
+    /// Other non-default ports are fine.
+    fn port_is_not_the_other_engines(&mut self, d: &Entry<'_>) {
+        let engine = d.raw.engine;
+        let (other_default, other_name) = if engine.is_postgres() {
+            (3306, "MySQL")
+        } else {
+            (5432, "PostgreSQL")
+        };
+        if d.port == other_default {
+            self.err(
+                &d.at("port"),
+                format!(
+                    "port {} is the {other_name} port, but the engine is `{}`",
+                    d.port,
+                    engine.as_str()
+                ),
+                format!(
+                    "use port {} for `{}` (or remove `port`), or correct the engine",
+                    engine.default_port(),
+                    engine.as_str()
+                ),
+            );
+        }
+    }
+
+    /// `alternating-users` has a master secret: the function creates and
+    /// updates the second user with the master secret's user.
+    fn alternating_users_has_master_secret(&mut self, d: &Entry<'_>) {
+        if d.raw.strategy == Strategy::AlternatingUsers && d.raw.master_secret_arn.is_none() {
+            self.err(
+                &d.at("strategy"),
+                "`alternating-users` needs a master secret to create and update the second user",
+                "add `master_secret_arn` with the ARN of a secret whose user may create users and grant privileges, or use `single-user`",
+            );
+        }
+    }
+
+    /// `single-user` has no master secret: it never uses one, and the
+    /// function would still be allowed to read the admin's credentials.
+    fn single_user_has_no_master_secret(&mut self, d: &Entry<'_>) {
+        if d.raw.strategy == Strategy::SingleUser && d.raw.master_secret_arn.is_some() {
+            self.err(
+                &d.at("master_secret_arn"),
+                "`master_secret_arn` is set but `single-user` never uses it, and the function would be allowed to read it",
+                "remove `master_secret_arn`, or set `strategy: alternating-users`",
+            );
+        }
+    }
+
+    /// A used master secret has a full secret ARN, for the same reason as
+    /// `secret_arn_is_full`: the policy grants it by exact ARN.
+    fn master_secret_arn_is_full(&mut self, d: &Entry<'_>) {
+        if let Some(m) = d.used_master_secret() {
+            self.secret_arn(&d.at("master_secret_arn"), m);
+        }
+    }
+
+    /// A used master secret is not the secret being rotated: the admin user
+    /// must be a separate user that can create and alter the rotated ones.
+    fn master_secret_is_not_the_rotated_secret(&mut self, d: &Entry<'_>) {
+        if d.used_master_secret() == Some(d.raw.secret_arn.as_str()) {
+            self.err(
+                &d.at("master_secret_arn"),
+                "the master secret is the secret being rotated",
+                "point `master_secret_arn` at the separate secret of the admin user",
+            );
+        }
+    }
+
+    /// `kms_key_arn` is a key ARN, not an alias: the policy grants decrypt on
+    /// the key, and a grant on an alias ARN does not cover the key.
+    fn kms_key_arn_is_a_key(&mut self, d: &Entry<'_>) {
+        if let Some(k) = &d.raw.kms_key_arn {
+            self.kms_arn(&d.at("kms_key_arn"), k);
+        }
+    }
+
+    /// `master_kms_key_arn` is a key ARN, for the same reason as
+    /// `kms_key_arn_is_a_key`.
+    fn master_kms_key_arn_is_a_key(&mut self, d: &Entry<'_>) {
+        if let Some(k) = &d.raw.master_kms_key_arn {
+            self.kms_arn(&d.at("master_kms_key_arn"), k);
+        }
+    }
+
+    /// `master_kms_key_arn` comes with a master secret: the key only decrypts
+    /// the master secret, so without one it grants a key for nothing.
+    fn master_kms_key_has_master_secret(&mut self, d: &Entry<'_>) {
+        if d.raw.master_kms_key_arn.is_some() && d.raw.master_secret_arn.is_none() {
+            self.err(
+                &d.at("master_kms_key_arn"),
+                "`master_kms_key_arn` is set without a master secret",
+                "remove `master_kms_key_arn`, or add `master_secret_arn` with `strategy: alternating-users`",
+            );
+        }
+    }
+
+    /// The schedule is one Secrets Manager accepts (see `schedule::check`),
+    /// so the mistake shows here, not as a failed deployment. The diagnostic
+    /// points at the duration or the expression, whichever to change.
+    fn schedule_is_accepted(&mut self, d: &Entry<'_>) {
+        let s = &d.raw.schedule;
+        if let Err(r) = schedule::check(&s.expression, s.duration.as_deref()) {
+            let key = if r.in_duration {
+                "schedule.duration"
+            } else {
+                "schedule.expression"
+            };
+            self.err(&d.at(key), r.problem, r.fix);
+        }
+    }
+
+    /// Reports `value` at `path` unless it is a full Secrets Manager secret
+    /// ARN.
+    fn secret_arn(&mut self, path: &str, value: &str) {
+        if arn::secret(value).is_none() {
+            self.err(
+                path,
+                format!("`{value}` is not a full Secrets Manager secret ARN"),
+                "write `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX` with the 6-character suffix, as printed by `aws secretsmanager describe-secret --secret-id NAME --query ARN`",
+            );
+        }
+    }
+
+    /// Reports `value` at `path` unless it is a KMS key ARN.
+    fn kms_arn(&mut self, path: &str, value: &str) {
+        if arn::kms_key(value).is_none() {
+            self.err(
+                path,
+                format!("`{value}` is not a KMS key ARN"),
+                "write `arn:aws:kms:REGION:ACCOUNT:key/KEY-ID`, not an alias (see `aws kms describe-key --key-id alias/NAME --query KeyMetadata.Arn`)",
+            );
+        }
+    }
+}
