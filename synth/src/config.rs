@@ -184,15 +184,8 @@ pub struct RawNotifications {
     pub topic_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Engine {
-    Postgres,
-    AuroraPostgresql,
-    Mysql,
-    AuroraMysql,
-    Mariadb,
-}
+/// The engines, as the function and the secret format name them: shared through the contract.
+pub use rotation_contract::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

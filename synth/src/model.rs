@@ -9,7 +9,7 @@
 pub use crate::config::{Architecture, Engine, Strategy, TlsMode};
 
 /// Path of the CA bundle inside the driver layer, as the function sees it.
-pub const CA_BUNDLE_PATH: &str = "/opt/rds-ca/global-bundle.pem";
+pub use rotation_contract::CA_BUNDLE_PATH;
 
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -98,26 +98,6 @@ pub struct Database {
     pub schedule_expression: String,
     pub duration: Option<String>,
     pub rotate_immediately: bool,
-}
-
-impl Engine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Postgres => "postgres",
-            Engine::AuroraPostgresql => "aurora-postgresql",
-            Engine::Mysql => "mysql",
-            Engine::AuroraMysql => "aurora-mysql",
-            Engine::Mariadb => "mariadb",
-        }
-    }
-
-    pub fn is_postgres(self) -> bool {
-        matches!(self, Engine::Postgres | Engine::AuroraPostgresql)
-    }
-
-    pub fn default_port(self) -> u16 {
-        if self.is_postgres() { 5432 } else { 3306 }
-    }
 }
 
 impl Strategy {

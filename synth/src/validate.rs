@@ -11,11 +11,15 @@
 
 use std::collections::HashSet;
 
+use rotation_contract::env;
+
 use crate::arn;
 use crate::config::{RawArtifact, RawConfig};
 use crate::error::{Diagnostic, Diagnostics, Error, Result};
 use crate::locate::Locator;
-use crate::model::{Artifact, Endpoint, Function, Network, Notifications, Password, Stack};
+use crate::model::{
+    Artifact, Database, Endpoint, Function, Network, Notifications, Password, Stack,
+};
 
 mod databases;
 
@@ -163,6 +167,7 @@ impl Validator {
         let layer = self.artifact("code.layer", &raw.code.layer);
         let notifications = self.notifications(&raw);
         let databases = self.databases(&raw.databases);
+        self.password_fits_every_engine(&function, &databases);
         Stack {
             name: raw.name,
             source: file.to_owned(),
@@ -173,6 +178,29 @@ impl Validator {
             layer,
             notifications,
             databases,
+        }
+    }
+
+    /// The function refuses, at createSecret, a password longer than the secret's engine
+    /// accepts (MySQL: 256): say so now, naming the first database it would fail.
+    fn password_fits_every_engine(&mut self, function: &Function, databases: &[Database]) {
+        let length = u64::from(function.password.length);
+        if let Some(db) = databases
+            .iter()
+            .find(|db| length > db.engine.family().longest_password())
+        {
+            let longest = db.engine.family().longest_password();
+            self.err(
+                "function.password.length",
+                format!(
+                    "password length {length} is longer than {} accepts ({longest}), and database \
+                     `{}` is {}",
+                    db.engine.family().product(),
+                    db.name,
+                    db.engine.name()
+                ),
+                format!("use {longest} characters or fewer"),
+            );
         }
     }
 
@@ -278,11 +306,19 @@ impl Validator {
             );
         }
         let p = &f.password;
-        if !(16..=128).contains(&p.length) {
+        // The range the function accepts, from the contract both read.
+        let length = env::PASSWORD_LENGTH;
+        if !length.accepts(u64::from(p.length)) {
             self.err(
                 "function.password.length",
-                format!("password length {} is outside 16 to 128", p.length),
-                "use 16 to 128 characters (32 is the default)",
+                format!(
+                    "password length {} is outside {} to {}",
+                    p.length, length.min, length.max
+                ),
+                format!(
+                    "use {} to {} characters ({} is the default)",
+                    length.min, length.max, length.default
+                ),
             );
         }
         if p.exclude_numbers && p.exclude_punctuation && p.exclude_uppercase && p.exclude_lowercase
@@ -304,7 +340,7 @@ impl Validator {
             );
         }
         if let Some(n) = f.mysql_max_user_length
-            && !(16..=80).contains(&n)
+            && !env::MYSQL_MAX_USER_LENGTH.accepts(u64::from(n))
         {
             self.err(
                 "function.mysql_max_user_length",

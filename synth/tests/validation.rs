@@ -373,3 +373,24 @@ fn all_problems_reported_at_once() {
     assert_reports(&msg, line_of(&src, "secret:orders"), &[]);
     assert_reports(&msg, line_of(&src, "rate(1 hours)"), &[]);
 }
+
+/// The password length the function accepts comes from the contract it shares with the stack,
+/// and a MySQL-family database bounds it by MySQL's longest password.
+#[test]
+fn password_length_follows_the_contract_and_the_engines() {
+    let mysql = include_str!("../../examples/mysql-alternating-users.yaml");
+    let with_length =
+        |source: &str, n: u32| source.replace("    length: 28\n", &format!("    length: {n}\n"));
+    let error = synth::render_config(&with_length(mysql, 300), "x.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("function.password.length") && error.contains("256"),
+        "{error}"
+    );
+    assert!(synth::render_config(&with_length(mysql, 256), "x.yaml").is_ok());
+    let error = synth::render_config(&with_length(mysql, 4), "x.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("8 to 4096"), "{error}");
+}

@@ -232,23 +232,24 @@ impl Validator {
     /// Other non-default ports are fine.
     fn port_is_not_the_other_engines(&mut self, d: &Entry<'_>) {
         let engine = d.raw.engine;
-        let (other_default, other_name) = if engine.is_postgres() {
-            (3306, "MySQL")
-        } else {
-            (5432, "PostgreSQL")
-        };
+        let (other_default, other_name) =
+            if engine.family() == rotation_contract::EngineFamily::Postgres {
+                (3306, "MySQL")
+            } else {
+                (5432, "PostgreSQL")
+            };
         if d.port == other_default {
             self.err(
                 &d.at("port"),
                 format!(
                     "port {} is the {other_name} port, but the engine is `{}`",
                     d.port,
-                    engine.as_str()
+                    engine.name()
                 ),
                 format!(
                     "use port {} for `{}` (or remove `port`), or correct the engine",
                     engine.default_port(),
-                    engine.as_str()
+                    engine.name()
                 ),
             );
         }
