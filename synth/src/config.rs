@@ -19,7 +19,9 @@ pub struct RawConfig {
     /// (at most 40 characters). Used in descriptions and the alarm topic name.
     pub name: String,
     /// Tags put on every resource that supports them (the function, its role,
-    /// log group, security groups, topic and key).
+    /// log group, security groups, topic, key and dead-letter queue). At most
+    /// 50; keys of 1 to 128 and values of 0 to 256 letters, digits, spaces and
+    /// `_ . : / = + - @`; no key starting with `aws:`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub network: RawNetwork,
@@ -100,6 +102,12 @@ pub struct RawFunction {
     pub mysql_max_user_length: Option<u32>,
     /// ARN of an AWS Signer code signing config; when set, Lambda refuses unsigned code.
     pub code_signing_config_arn: Option<String>,
+    /// Concurrency reserved for the function (at least 1). Unset (the
+    /// default), the function shares the account's unreserved concurrency:
+    /// reserving any amount fails the deploy in an account whose concurrency
+    /// quota leaves less than 100 unreserved (new accounts may have a quota of 10).
+    #[schemars(range(min = 1))]
+    pub reserved_concurrency: Option<u32>,
 }
 
 impl Default for RawFunction {
@@ -113,6 +121,7 @@ impl Default for RawFunction {
             password: RawPassword::default(),
             mysql_max_user_length: None,
             code_signing_config_arn: None,
+            reserved_concurrency: None,
         }
     }
 }
@@ -226,8 +235,9 @@ pub struct RawDatabase {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSchedule {
-    /// `rate(N days)`, `rate(N hours)` (at least 4) or a six-field
-    /// `cron(minutes hours day-of-month month day-of-week year)`, in UTC.
+    /// `rate(N days)` (1 to 999), `rate(N hours)` (4 to 23) or a six-field
+    /// `cron(0 hours day-of-month month day-of-week *)` (minutes `0`, year
+    /// `*`, `?` in one day field), in UTC.
     pub expression: String,
     /// Rotation window such as `3h` (1h to 24h); it must end before the next
     /// window and the end of the UTC day. Default: Secrets Manager's.

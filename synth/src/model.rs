@@ -52,6 +52,8 @@ pub struct Function {
     pub password: Password,
     pub mysql_max_user_length: Option<u32>,
     pub code_signing_config_arn: Option<String>,
+    /// `ReservedConcurrentExecutions`, only when configured (at least 1).
+    pub reserved_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,11 +181,6 @@ impl Stack {
                 .into_iter()
                 .chain(d.master_kms_key_arn.as_deref())
         }))
-    }
-
-    /// Reserved concurrency: one rotation per database at the same time.
-    pub fn reserved_concurrency(&self) -> usize {
-        self.databases.len()
     }
 
     pub fn create_endpoint(&self) -> bool {

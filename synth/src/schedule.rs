@@ -2,10 +2,24 @@
 //!
 //! CloudFormation only finds out at deploy time that a schedule is refused,
 //! after the rest of the stack was created; checking here turns a failed
-//! deployment into an error that names the line. The rules: `rate()` in hours
-//! or days, at most one rotation every four hours, six-field `cron()` with
-//! exactly one of day-of-month and day-of-week set to `?`, and a window
-//! (`duration`) that ends before the next window and before the end of the UTC day.
+//! deployment into an error that names the line, and every fix it suggests is
+//! a form Secrets Manager accepts.
+//!
+//! The rules, from "Rotation schedules" in the Secrets Manager User Guide
+//! (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html)
+//! and `RotationRulesType` in its API reference:
+//! - `rate(N hour|hours|day|days)`, at most one rotation every four hours;
+//!   days from 1 to 999 (the longest rate the schedule guide allows, one less
+//!   than `AutomaticallyAfterDays`' 1000), hours from 4 to 23 (a day or more
+//!   is written in days);
+//! - `cron(Minutes Hours Day-of-month Month Day-of-week Year)` with minutes
+//!   exactly `0` (windows open on the hour), hours 0-23 with `, - * /`,
+//!   day-of-month 1-31 with `, - * ? / L`, month 1-12 or JAN-DEC with
+//!   `, - * /`, day-of-week 1-7 or SUN-SAT with `# , - * ? / L`, year exactly
+//!   `*` (no schedule more than a year apart), and `?` in exactly one of the
+//!   two day fields;
+//! - a window (`duration`) of 1 to 24 hours that ends before the next window
+//!   and before the end of the UTC day.
 
 /// A problem with a schedule: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +46,9 @@ struct Starts {
     /// Hours between one start and the next (24 for daily or rarer).
     min_gap: u32,
 }
+
+/// The longest `rate()` in days that Secrets Manager accepts.
+pub const MAX_RATE_DAYS: u32 = 999;
 
 const MIN_GAP_FIX: &str = "Secrets Manager rotates at most every 4 hours: use `rate(4 hours)` or longer, or fewer hours in the cron";
 
@@ -66,7 +83,8 @@ fn inner<'a>(expression: &'a str, word: &str) -> Option<&'a str> {
 }
 
 fn rate(body: &str) -> Result<Starts, Refusal> {
-    let fix = "write `rate(N days)` (N from 1 to 1000) or `rate(N hours)` (N from 4 to 23); use `day`/`hour` when N is 1";
+    let fix =
+        "write `rate(N days)` (N from 2 to 999), `rate(1 day)` or `rate(N hours)` (N from 4 to 23)";
     let mut parts = body.split_whitespace();
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(refuse(format!("`rate({body})` is not `rate(N unit)`"), fix));
@@ -111,9 +129,9 @@ fn rate(body: &str) -> Result<Starts, Refusal> {
             min_gap: n,
         })
     } else {
-        if n == 0 || n > 1000 {
+        if n == 0 || n > MAX_RATE_DAYS {
             return Err(refuse(
-                format!("`rate({body})` is outside 1 to 1000 days"),
+                format!("`rate({body})` is outside 1 to {MAX_RATE_DAYS} days"),
                 fix,
             ));
         }
@@ -124,7 +142,12 @@ fn rate(body: &str) -> Result<Starts, Refusal> {
     }
 }
 
-const CRON_FIX: &str = "write `cron(minutes hours day-of-month month day-of-week year)` with `?` in exactly one of day-of-month and day-of-week, e.g. `cron(0 4 ? * SUN *)`";
+const CRON_FIX: &str = "write `cron(0 hours day-of-month month day-of-week *)` with `?` in exactly one of day-of-month and day-of-week, e.g. `cron(0 4 ? * SUN *)`";
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 fn cron(body: &str) -> Result<Starts, Refusal> {
     let fields: Vec<&str> = body.split_whitespace().collect();
@@ -134,14 +157,11 @@ fn cron(body: &str) -> Result<Starts, Refusal> {
             CRON_FIX,
         ));
     };
-    match minutes.parse::<u32>() {
-        Ok(m) if m <= 59 => {}
-        _ => {
-            return Err(refuse(
-                format!("minutes `{minutes}` in `cron({body})` is not one number from 0 to 59"),
-                format!("{MIN_GAP_FIX}; a window starts at one minute of the hour, e.g. `0`"),
-            ));
-        }
+    if minutes != "0" {
+        return Err(refuse(
+            format!("minutes `{minutes}` in `cron({body})` is not `0`"),
+            "write `0` in the minutes field: Secrets Manager opens rotation windows on the hour, e.g. `cron(0 4 ? * SUN *)`",
+        ));
     }
     let hour_set = expand(hours, 23).ok_or_else(|| {
         refuse(
@@ -157,23 +177,29 @@ fn cron(body: &str) -> Result<Starts, Refusal> {
             CRON_FIX,
         ));
     }
-    let day_chars = |s: &str, extra: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ",-*/?".contains(c) || extra.contains(c))
-    };
-    for (name, value, extra) in [
-        ("day-of-month", dom, ""),
-        ("month", month, ""),
-        ("day-of-week", dow, "#"),
-        ("year", year, ""),
-    ] {
-        if !day_chars(value, extra) {
-            return Err(refuse(
-                format!("{name} `{value}` in `cron({body})` has characters cron does not accept"),
-                CRON_FIX,
-            ));
-        }
+    if dom != "?" && !day_field(dom, 31, &[], false) {
+        return Err(refuse(
+            format!("day-of-month `{dom}` in `cron({body})` is not one Secrets Manager accepts"),
+            "write days 1 to 31 with `,` `-` `*` `/` or `L` (the last day), e.g. `1`, `1,15`, `L` or `?`",
+        ));
+    }
+    if !day_field(month, 12, &MONTHS, false) {
+        return Err(refuse(
+            format!("month `{month}` in `cron({body})` is not one Secrets Manager accepts"),
+            "write months 1 to 12 or JAN to DEC with `,` `-` `*` or `/`, e.g. `*`, `1,7` or `JAN-MAR`",
+        ));
+    }
+    if dow != "?" && !day_field(dow, 7, &WEEKDAYS, true) {
+        return Err(refuse(
+            format!("day-of-week `{dow}` in `cron({body})` is not one Secrets Manager accepts"),
+            "write days 1 to 7 or SUN to SAT with `,` `-` `*` `/`, `#` (`MON#1`, the first Monday) or `L` (`FRIL`, the last Friday), e.g. `SUN`, `MON-FRI` or `?`",
+        ));
+    }
+    if year != "*" {
+        return Err(refuse(
+            format!("year `{year}` in `cron({body})` is not `*`"),
+            "write `*` in the year field: Secrets Manager does not accept schedules more than a year apart",
+        ));
     }
     let min_gap = hour_set
         .windows(2)
@@ -192,6 +218,48 @@ fn cron(body: &str) -> Result<Starts, Refusal> {
     Ok(Starts {
         hours: hour_set,
         min_gap,
+    })
+}
+
+/// A day-of-month (`names` empty), month or day-of-week field: comma-separated
+/// `*`, values, ranges and steps, where a value is 1 to `max` or one of
+/// `names` (case-insensitive); `L` alone is allowed except in months, and in
+/// day-of-week (`weekday`) also `value#1` to `value#5` and `valueL`.
+fn day_field(field: &str, max: u32, names: &[&str], weekday: bool) -> bool {
+    let value = |s: &str| -> Option<u32> {
+        if let Ok(n) = s.parse::<u32>() {
+            return (1..=max).contains(&n).then_some(n);
+        }
+        names
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(s))
+            .map(|i| i as u32 + 1)
+    };
+    let is_month = !names.is_empty() && !weekday;
+    field.split(',').all(|part| {
+        if part == "L" {
+            return !is_month;
+        }
+        if weekday {
+            if let Some((day, nth)) = part.split_once('#') {
+                return value(day).is_some() && matches!(nth, "1" | "2" | "3" | "4" | "5");
+            }
+            if let Some(day) = part.strip_suffix('L') {
+                return value(day).is_some();
+            }
+        }
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (part, None),
+        };
+        if step.is_some_and(|s| s.parse::<u32>().map_or(true, |s| s == 0 || s > max)) {
+            return false;
+        }
+        match range.split_once('-') {
+            _ if range == "*" => true,
+            Some((a, b)) => value(a).zip(value(b)).is_some_and(|(a, b)| a <= b),
+            None => value(range).is_some(),
+        }
     })
 }
 
@@ -272,8 +340,13 @@ mod tests {
         ok("rate(12 hours)", Some("2h"));
         ok("cron(0 4 ? * SUN *)", Some("3h"));
         ok("cron(0 2,14 * * ? *)", Some("4h"));
-        ok("cron(30 */6 ? * MON-FRI *)", None);
+        ok("cron(0 */6 ? * MON-FRI *)", None);
         ok("cron(0 0 1 * ? *)", Some("24h"));
+        ok("cron(0 10 ? FEB,MAY,AUG,NOV TUE#2 *)", None);
+        ok("cron(0 16 L * ? *)", None);
+        ok("cron(0 8 1/7 * ? *)", None);
+        ok("cron(0 4 ? JAN-MAR 6L *)", None);
+        ok("rate(999 days)", None);
     }
 
     #[test]
@@ -297,6 +370,39 @@ mod tests {
                 .contains("exactly one")
         );
         assert!(bad("cron(0 25 ? * SUN *)", None).problem.contains("hours"));
+        assert!(
+            bad("cron(0 4 32 * ? *)", None)
+                .problem
+                .contains("day-of-month")
+        );
+        assert!(
+            bad("cron(0 4 15W * ? *)", None)
+                .problem
+                .contains("day-of-month")
+        );
+        assert!(bad("cron(0 4 1 13 ? *)", None).problem.contains("month"));
+        assert!(bad("cron(0 4 1 L ? *)", None).problem.contains("month"));
+        assert!(
+            bad("cron(0 4 ? * MON#6 *)", None)
+                .problem
+                .contains("day-of-week")
+        );
+        assert!(
+            bad("cron(0 4 ? * 8 *)", None)
+                .problem
+                .contains("day-of-week")
+        );
+    }
+
+    #[test]
+    fn refuses_minutes_and_years_secrets_manager_refuses() {
+        let r = bad("cron(30 4 ? * SUN *)", None);
+        assert!(
+            r.problem.contains("minutes") && r.fix.contains("`0`"),
+            "{r:?}"
+        );
+        let r = bad("cron(0 4 ? * SUN 2027)", None);
+        assert!(r.problem.contains("year") && r.fix.contains("`*`"), "{r:?}");
     }
 
     #[test]
@@ -316,7 +422,7 @@ mod tests {
     fn refuses_bad_rates() {
         assert!(bad("rate(1 days)", None).problem.contains("singular"));
         assert!(bad("rate(30 minutes)", None).problem.contains("unit"));
-        assert!(bad("rate(1001 days)", None).problem.contains("1000"));
+        assert!(bad("rate(1000 days)", None).problem.contains("999"));
         assert!(bad("every day", None).problem.contains("neither"));
     }
 }

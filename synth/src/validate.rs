@@ -97,6 +97,19 @@ fn parse_diagnostic(e: &serde_yaml_ng::Error) -> Diagnostic {
     }
 }
 
+/// Most tags AWS accepts on one resource (tags CloudFormation adds in the
+/// `aws:` prefix do not count).
+pub const MAX_TAGS: usize = 50;
+
+/// A character AWS accepts in tag keys and values: the pattern
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]` (letters, separators, numbers, and those signs).
+fn tag_char(c: char) -> bool {
+    c.is_alphabetic()
+        || c.is_numeric()
+        || (c.is_whitespace() && !c.is_control())
+        || "_.:/=+-@".contains(c)
+}
+
 struct Validator {
     locator: Locator,
     items: Vec<Diagnostic>,
@@ -143,24 +156,7 @@ impl Validator {
                 "use 1 to 40 lowercase letters, digits and single dashes, starting with a letter, e.g. `orders-rotation`",
             );
         }
-        for (k, v) in &raw.tags {
-            let path = format!("tags.{k}");
-            if k.is_empty() || k.chars().count() > 128 || k.to_ascii_lowercase().starts_with("aws:")
-            {
-                self.err(
-                    &path,
-                    format!("tag key `{k}` is not allowed"),
-                    "use a key of 1 to 128 characters that does not start with `aws:`",
-                );
-            }
-            if v.chars().count() > 256 {
-                self.err(
-                    &path,
-                    "tag value is longer than 256 characters",
-                    "shorten the value",
-                );
-            }
-        }
+        self.tags(&raw.tags);
         let network = self.network(&raw);
         let function = self.function(&raw);
         let code = self.artifact("code.function", &raw.code.function);
@@ -178,6 +174,75 @@ impl Validator {
             layer,
             notifications,
             databases,
+        }
+    }
+
+    /// Tags follow the rules every AWS service applies (the Tagging AWS
+    /// Resources guide, "Tag naming limits and requirements"): at most 50 per
+    /// resource, keys of 1 to 128 and values of 0 to 256 Unicode characters,
+    /// made of letters, digits, spaces and `_ . : / = + - @`, and no key in
+    /// the reserved `aws:` prefix. CloudFormation would otherwise create part
+    /// of the stack and fail on the first resource that refuses the tag.
+    fn tags(&mut self, tags: &std::collections::BTreeMap<String, String>) {
+        const ALLOWED: &str = "letters, digits, spaces and `_ . : / = + - @`";
+        if tags.len() > MAX_TAGS {
+            self.err(
+                "tags",
+                format!(
+                    "{} tags, more than the {MAX_TAGS} AWS allows on a resource",
+                    tags.len()
+                ),
+                format!("keep at most {MAX_TAGS} tags"),
+            );
+        }
+        for (k, v) in tags {
+            let path = format!("tags.{k}");
+            let key_len = k.chars().count();
+            if key_len == 0 || key_len > 128 {
+                self.err(
+                    &path,
+                    format!("tag key `{}` has {key_len} characters", k.escape_debug()),
+                    "use a key of 1 to 128 characters",
+                );
+            }
+            if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+                self.err(
+                    &path,
+                    format!(
+                        "tag key `{}` starts with `aws:`, which AWS reserves",
+                        k.escape_debug()
+                    ),
+                    "use a key without the `aws:` prefix, e.g. `team`",
+                );
+            }
+            if let Some(c) = k.chars().find(|c| !tag_char(*c)) {
+                self.err(
+                    &path,
+                    format!(
+                        "tag key `{}` has the character {c:?}, which AWS refuses in tags",
+                        k.escape_debug()
+                    ),
+                    format!("use only {ALLOWED} in tag keys"),
+                );
+            }
+            let value_len = v.chars().count();
+            if value_len > 256 {
+                self.err(
+                    &path,
+                    format!("tag value has {value_len} characters, more than 256"),
+                    "shorten the value to 256 characters or fewer",
+                );
+            }
+            if let Some(c) = v.chars().find(|c| !tag_char(*c)) {
+                self.err(
+                    &path,
+                    format!(
+                        "tag value `{}` has the character {c:?}, which AWS refuses in tags",
+                        v.escape_debug()
+                    ),
+                    format!("use only {ALLOWED} in tag values"),
+                );
+            }
         }
     }
 
@@ -357,6 +422,13 @@ impl Validator {
                 "write `arn:aws:lambda:REGION:ACCOUNT:code-signing-config:csc-...` (see `aws lambda list-code-signing-configs`)",
             );
         }
+        if f.reserved_concurrency == Some(0) {
+            self.err(
+                "function.reserved_concurrency",
+                "a reserved concurrency of 0 stops every invocation, so no secret would rotate",
+                "use 1 or more (one per database rotating at the same time), or remove the key to share the account's unreserved concurrency",
+            );
+        }
         Function {
             architecture: f.architecture,
             memory_mb: f.memory_mb,
@@ -374,6 +446,7 @@ impl Validator {
             },
             mysql_max_user_length: f.mysql_max_user_length,
             code_signing_config_arn: f.code_signing_config_arn.clone(),
+            reserved_concurrency: f.reserved_concurrency,
         }
     }
 
@@ -391,22 +464,43 @@ impl Validator {
                 Artifact::Local(p.clone())
             }
             (None, Some(bucket), Some(key)) => {
+                // S3's bucket naming rules: 3 to 63 characters, lowercase
+                // letters, digits, dots and dashes, a letter or digit at both
+                // ends, no two dots in a row.
+                let alnum = |c: Option<char>| {
+                    c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                };
                 let bucket_ok = (3..=63).contains(&bucket.len())
                     && bucket.chars().all(|c| {
                         c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
-                    });
+                    })
+                    && alnum(bucket.chars().next())
+                    && alnum(bucket.chars().last())
+                    && !bucket.contains("..");
                 if !bucket_ok {
                     self.err(
                         &format!("{path}.s3_bucket"),
-                        format!("`{bucket}` is not an S3 bucket name"),
-                        "write the bucket name only (3 to 63 lowercase letters, digits, dots, dashes), not an `s3://` URL",
+                        format!("`{}` is not an S3 bucket name", bucket.escape_debug()),
+                        "write the bucket name only (3 to 63 lowercase letters, digits, dots, dashes, starting and ending with a letter or digit), not an `s3://` URL",
                     );
                 }
-                if key.is_empty() || key.chars().any(char::is_control) {
+                // S3 object keys are 1 to 1024 bytes of UTF-8.
+                if key.is_empty() || key.len() > 1024 || key.chars().any(char::is_control) {
                     self.err(
                         &format!("{path}.s3_key"),
-                        "the S3 key is empty or has control characters",
+                        "the S3 key is empty, longer than 1024 bytes or has control characters",
                         "write the object key, e.g. `rotation/bootstrap.zip`",
+                    );
+                }
+                if let Some(v) = &a.s3_object_version
+                    && (v.is_empty()
+                        || v.len() > 1024
+                        || v.chars().any(|c| c.is_control() || c.is_whitespace()))
+                {
+                    self.err(
+                        &format!("{path}.s3_object_version"),
+                        format!("`{}` is not an S3 object version id", v.escape_debug()),
+                        "write the version id as printed by `aws s3api list-object-versions`, or remove the key",
                     );
                 }
                 Artifact::S3 {

@@ -35,29 +35,28 @@ fn adding_a_database_changes_only_its_lines() {
             ChangeTag::Equal => {}
         }
     }
-    // The only line that changes is the count that must change.
-    assert_eq!(
-        removed,
-        ["      ReservedConcurrentExecutions: 1\n"],
-        "{added:?}"
-    );
-    assert_eq!(added[0], "      ReservedConcurrentExecutions: 2\n");
-    // The secret in the policy, then the database's own schedule block.
+    // Nothing is removed: the secret in the policy, then the database's own
+    // schedule block, are added.
+    assert!(removed.is_empty(), "{removed:?}");
     assert!(
-        added[1].contains("prod/invoices/app-Xy12Zw") && added[1].contains("# invoices"),
+        added[0].contains("prod/invoices/app-Xy12Zw") && added[0].contains("# invoices"),
         "{added:?}"
     );
-    let block: String = added[2..].concat();
+    let block: String = added[1..].concat();
     assert!(block.contains("  InvoicesRotationSchedule:\n"), "{block}");
     assert!(after.contains(&block), "the schedule block is contiguous");
-    for line in added[2..].iter().filter(|l| !l.trim().is_empty()) {
+    for line in added[1..].iter().filter(|l| !l.trim().is_empty()) {
         assert!(line.starts_with("  "), "{line:?}");
     }
-    assert_eq!(added.len(), 2 + block.lines().count());
+    assert_eq!(added.len(), 1 + block.lines().count());
     assert!(block.lines().count() <= 14, "{block}");
 }
 
-const HOSTILE: &str = "x\"\n  Evil:\n    Type: AWS::IAM::User\n# \\ ' : { } [ ] & * ! | > % @ `";
+/// Printable ASCII that means something to YAML (quotes, escapes, flow and
+/// block indicators, comments, anchors, tags).
+const HOSTILE: &str = "x\"  Evil: {Type: AWS::IAM::User} # \\ ' : { } [ ] & * ! | > % @ `";
+/// What AWS allows in tags that still means something to YAML.
+const HOSTILE_TAG: &str = "- Evil: AWS::IAM::User @x";
 
 fn hostile_config() -> String {
     EXAMPLE
@@ -65,7 +64,14 @@ fn hostile_config() -> String {
             "  team: payments\n",
             &format!(
                 "  team: {}\n  {}: value\n",
-                serde_json::to_string(HOSTILE).unwrap(),
+                serde_json::to_string(HOSTILE_TAG).unwrap(),
+                serde_json::to_string(HOSTILE_TAG).unwrap()
+            ),
+        )
+        .replace(
+            "    length: 32\n",
+            &format!(
+                "    length: 32\n    exclude_characters: {}\n",
                 serde_json::to_string(HOSTILE).unwrap()
             ),
         )
@@ -89,21 +95,39 @@ fn config_values_cannot_inject_yaml() {
             .collect()
     };
     assert_eq!(ids(&doc), ids(&benign), "no resource added or removed");
-    let tags = doc["Resources"]["RotationFunction"]["Properties"]["Tags"]
-        .as_sequence()
-        .unwrap();
+    let function = &doc["Resources"]["RotationFunction"]["Properties"];
+    let tags = function["Tags"].as_sequence().unwrap();
     assert!(
         tags.iter()
-            .any(|t| t["Key"].as_str() == Some("team") && t["Value"].as_str() == Some(HOSTILE)),
+            .any(|t| t["Key"].as_str() == Some("team") && t["Value"].as_str() == Some(HOSTILE_TAG)),
         "{tags:?}"
     );
     assert!(
-        tags.iter().any(|t| t["Key"].as_str() == Some(HOSTILE)),
+        tags.iter().any(|t| t["Key"].as_str() == Some(HOSTILE_TAG)),
         "{tags:?}"
     );
     assert_eq!(
-        doc["Resources"]["RotationFunction"]["Properties"]["Code"].as_str(),
-        Some("../dist/x\": y #.zip")
+        function["Environment"]["Variables"]["EXCLUDE_CHARACTERS"].as_str(),
+        Some(HOSTILE)
+    );
+    assert_eq!(function["Code"].as_str(), Some("../dist/x\": y #.zip"));
+}
+
+/// A tag value with a newline or other characters AWS refuses never reaches
+/// the template.
+#[test]
+fn hostile_tags_are_refused() {
+    let src = EXAMPLE.replace(
+        "  team: payments\n",
+        "  team: \"x\\n  Evil:\\n    Type: AWS::IAM::User\"\n",
+    );
+    assert_ne!(src, EXAMPLE);
+    let err = synth::render_config(&src, "examples/x.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`tags.team`") && err.contains("'\\n'"),
+        "{err}"
     );
 }
 
@@ -178,4 +202,46 @@ fn rds_reads_only_with_a_master_secret() {
                 Some("secretsmanager:DescribeSecret" | "secretsmanager:GetSecretValue")
             ))
     );
+}
+
+/// Every text AWS limits that synth derives from config names (descriptions,
+/// display names) fits its limit even for the longest names synth accepts.
+#[test]
+fn descriptions_fit_aws_limits_for_the_longest_names() {
+    let name = format!("a{}", "-b".repeat(19) + "c");
+    assert_eq!(name.len(), 40);
+    let src = EXAMPLE
+        .replace("name: orders-rotation", &format!("name: {name}"))
+        .replace("- name: orders", &format!("- name: {}", "o".repeat(32)));
+    let doc: Value = serde_yaml_ng::from_str(&render(&src)).unwrap();
+    // (resource type, property, AWS's limit in characters)
+    let limits = [
+        ("AWS::Lambda::Function", "Description", 256),
+        ("AWS::Lambda::LayerVersion", "Description", 256),
+        ("AWS::IAM::Role", "Description", 1000),
+        ("AWS::EC2::SecurityGroup", "GroupDescription", 255),
+        ("AWS::EC2::SecurityGroupIngress", "Description", 255),
+        ("AWS::CloudWatch::Alarm", "AlarmDescription", 1024),
+        ("AWS::Events::Rule", "Description", 512),
+        ("AWS::SNS::Topic", "DisplayName", 100),
+        ("AWS::KMS::Key", "Description", 8192),
+    ];
+    let mut seen = 0;
+    for r in doc["Resources"].as_mapping().unwrap().values() {
+        for (ty, prop, max) in limits {
+            if r["Type"].as_str() != Some(ty) {
+                continue;
+            }
+            let text = r["Properties"][prop]
+                .as_str()
+                .unwrap_or_else(|| panic!("{ty} has no {prop}"));
+            assert!(text.chars().count() <= max, "{ty}.{prop}: {text}");
+            // Security group descriptions take ASCII only.
+            if ty.starts_with("AWS::EC2::") {
+                assert!(text.is_ascii(), "{ty}.{prop}: {text}");
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= limits.len(), "{seen}");
 }

@@ -394,3 +394,165 @@ fn password_length_follows_the_contract_and_the_engines() {
         .to_string();
     assert!(error.contains("8 to 4096"), "{error}");
 }
+
+#[test]
+fn cron_minutes_other_than_zero() {
+    let src = with("rate(30 days)", "cron(30 4 ? * SUN *)");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "cron("),
+        &["minutes `30`", "write `0` in the minutes field"],
+    );
+    assert!(!msg.contains("rate(4 hours)"), "{msg}");
+}
+
+#[test]
+fn cron_with_a_year() {
+    let src = with("rate(30 days)", "cron(0 4 ? * SUN 2027)");
+    assert_reports(
+        &error(&src),
+        line_of(&src, "cron("),
+        &["year `2027`", "write `*` in the year field"],
+    );
+}
+
+#[test]
+fn rate_longer_than_secrets_manager_accepts() {
+    let src = with("rate(30 days)", "rate(1000 days)");
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "rate("),
+        &["1 to 999 days", "N from 2 to 999"],
+    );
+    assert!(!msg.contains("1000)"), "{msg}");
+}
+
+/// Every example a fix suggests is a schedule that synth (and so Secrets
+/// Manager) accepts.
+#[test]
+fn schedule_fixes_suggest_only_accepted_forms() {
+    for bad in [
+        "every day",
+        "rate(1 days)",
+        "rate(30 minutes)",
+        "rate(2 hours)",
+        "rate(25 hours)",
+        "rate(1000 days)",
+        "cron(0 4 * * *)",
+        "cron(30 4 ? * SUN *)",
+        "cron(0 4 ? * SUN 2027)",
+        "cron(0 4 * * MON *)",
+        "cron(0 */2 ? * * *)",
+        "cron(0 4 32 * ? *)",
+        "cron(0 4 1 13 ? *)",
+        "cron(0 4 ? * 9 *)",
+    ] {
+        let msg = error(&with("rate(30 days)", bad));
+        let fix = msg.split("fix:").nth(1).unwrap_or_else(|| panic!("{msg}"));
+        let mut rest = fix;
+        while let Some(i) = rest.find("`rate(").or_else(|| rest.find("`cron(")) {
+            let candidate = &rest[i + 1..];
+            let end = candidate.find('`').unwrap();
+            let suggestion = &candidate[..end];
+            rest = &candidate[end..];
+            if suggestion.contains(" N ")
+                || suggestion.contains("(N ")
+                || suggestion.contains("hours day")
+            {
+                continue; // a pattern, not an example
+            }
+            let src = with("rate(30 days)", suggestion).replace("      duration: 3h\n", "");
+            synth::render_config(&src, "configs/app.yaml")
+                .unwrap_or_else(|e| panic!("fix for `{bad}` suggests `{suggestion}`: {e}"));
+        }
+    }
+}
+
+/// A tag AWS would refuse at deploy time is refused here, at its line: a
+/// newline in a value renders safely but fails the first resource it tags.
+#[test]
+fn tags_aws_refuses() {
+    for (tag, parts) in [
+        (
+            "  team: \"web\\nops\"\n",
+            &["tag value", "'\\n'", "letters, digits, spaces"][..],
+        ),
+        ("  \"team#1\": web\n", &["tag key", "'#'"][..]),
+        ("  AWS:team: web\n", &["starts with `aws:`"][..]),
+        ("  \"\": web\n", &["has 0 characters", "1 to 128"][..]),
+        ("  team: \"a;b\"\n", &["tag value", "';'"][..]),
+    ] {
+        let src = with("  team: web\n", tag);
+        let msg = error(&src);
+        assert_reports(&msg, 3, parts);
+        assert!(msg.contains("`tags."), "{msg}");
+    }
+    let long_key = format!("  {}: web\n", "k".repeat(129));
+    assert_reports(
+        &error(&with("  team: web\n", &long_key)),
+        3,
+        &["129 characters", "1 to 128"],
+    );
+    let long_value = format!("  team: {}\n", "v".repeat(257));
+    assert_reports(
+        &error(&with("  team: web\n", &long_value)),
+        3,
+        &["257 characters", "256 characters or fewer"],
+    );
+    // Unicode letters, digits, spaces and the allowed signs are fine, and so
+    // is an empty value.
+    let src = with(
+        "  team: web\n",
+        "  équipe: \"Zoë / ops = a+b - c@d _.: 42\"\n  empty: \"\"\n",
+    );
+    synth::render_config(&src, "configs/app.yaml").unwrap();
+}
+
+#[test]
+fn more_tags_than_aws_allows() {
+    let tags: String = (0..51).map(|i| format!("  t{i}: v\n")).collect();
+    let src = with("  team: web\n", &tags);
+    assert_reports(&error(&src), 2, &["51 tags", "at most 50"]);
+}
+
+#[test]
+fn s3_values_aws_refuses() {
+    let s3 = |bucket: &str, key: &str, version: &str| {
+        with(
+            "  function:\n    path: ../dist/bootstrap.zip\n",
+            &format!("  function:\n    s3_bucket: {bucket}\n    s3_key: {key}\n{version}"),
+        )
+    };
+    let src = s3("-artifacts", "bootstrap.zip", "");
+    assert_reports(
+        &error(&src),
+        line_of(&src, "s3_bucket"),
+        &["not an S3 bucket name"],
+    );
+    let src = s3("my..artifacts", "bootstrap.zip", "");
+    assert_reports(
+        &error(&src),
+        line_of(&src, "s3_bucket"),
+        &["not an S3 bucket name"],
+    );
+    let src = s3("artifacts", &"k".repeat(1025), "");
+    assert_reports(&error(&src), line_of(&src, "s3_key"), &["1024 bytes"]);
+    let src = s3(
+        "artifacts",
+        "bootstrap.zip",
+        "    s3_object_version: \"a b\"\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "s3_object_version"),
+        &["not an S3 object version id"],
+    );
+    let src = s3(
+        "artifacts",
+        "bootstrap.zip",
+        "    s3_object_version: 3HL4kqtJlcpXroDTDmjVBH40Nrjfkd\n",
+    );
+    synth::render_config(&src, "configs/app.yaml").unwrap();
+}

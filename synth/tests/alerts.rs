@@ -1,0 +1,180 @@
+//! The alarms and the rotation-failure rule reach someone in a real account:
+//! every publisher is allowed by the topic policy the stack writes, the rule
+//! matches every failure Secrets Manager reports, and an undeliverable alert
+//! is kept rather than lost.
+
+use serde_yaml_ng::Value;
+
+const EXAMPLE: &str = include_str!("../../examples/postgres-single-user.yaml");
+
+fn render(source: &str) -> Value {
+    let text = synth::render_config(source, "examples/postgres-single-user.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn resource<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["Resources"]
+        .get(id)
+        .unwrap_or_else(|| panic!("no resource {id}"))
+}
+
+/// The logical IDs of the `Fn::GetAtt [ID, Arn]` values in `value` (one or a list).
+fn get_att_arns(value: &Value) -> Vec<String> {
+    let items = match value {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    items
+        .iter()
+        .map(|item| {
+            let att = item["Fn::GetAtt"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("not a GetAtt: {item:?}"));
+            assert_eq!(att[1].as_str(), Some("Arn"), "{item:?}");
+            att[0].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Every alarm whose action is the created topic may publish to it: the topic
+/// policy replaces the default one, so a publisher it does not name is refused.
+#[test]
+fn every_alarm_may_publish_to_the_created_topic() {
+    let doc = render(EXAMPLE);
+    let statements =
+        resource(&doc, "AlarmTopicPolicy")["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+    let cloudwatch = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com"))
+        .expect("a statement for cloudwatch.amazonaws.com");
+    assert_eq!(cloudwatch["Effect"].as_str(), Some("Allow"));
+    assert_eq!(cloudwatch["Action"].as_str(), Some("sns:Publish"));
+    let allowed = get_att_arns(&cloudwatch["Condition"]["ArnEquals"]["aws:SourceArn"]);
+    assert_eq!(
+        cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"].as_str(),
+        Some("AWS::AccountId")
+    );
+
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let mut alarms = Vec::new();
+    for (id, r) in resources {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let id = id.as_str().unwrap().to_owned();
+        let actions = r["Properties"]["AlarmActions"].as_sequence().unwrap();
+        assert!(
+            actions
+                .iter()
+                .all(|a| a["Ref"].as_str() == Some("AlarmTopic")),
+            "{id}: {actions:?}"
+        );
+        assert!(allowed.contains(&id), "{id} may not publish: {allowed:?}");
+        alarms.push(id);
+    }
+    assert!(alarms.len() >= 2, "{alarms:?}");
+    assert_eq!(allowed.len(), alarms.len(), "only this stack's alarms");
+
+    // The key policy lets both publishing services encrypt.
+    let key_statements = resource(&doc, "AlarmTopicKey")["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let services: Vec<&str> = key_statements
+        .iter()
+        .filter_map(|s| s["Principal"]["Service"].as_sequence())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        services.contains(&"cloudwatch.amazonaws.com")
+            && services.contains(&"events.amazonaws.com"),
+        "{services:?}"
+    );
+}
+
+/// The rule matches every rotation failure Secrets Manager records in
+/// CloudTrail, including the test rotation it runs when a schedule is set
+/// without rotating immediately.
+#[test]
+fn rule_matches_every_rotation_failure() {
+    let source = EXAMPLE.replace("rotate_immediately: true", "rotate_immediately: false");
+    assert_ne!(source, EXAMPLE);
+    let doc = render(&source);
+    let rule = &resource(&doc, "RotationFailedRule")["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.secretsmanager"));
+    assert_eq!(
+        pattern["detail-type"][0].as_str(),
+        Some("AWS Service Event via CloudTrail")
+    );
+    let names: Vec<&str> = pattern["detail"]["eventName"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for name in ["RotationFailed", "TestRotationFailed", "RotationAbandoned"] {
+        assert!(names.contains(&name), "{name} not matched: {names:?}");
+    }
+}
+
+/// An event the topic refuses lands in an encrypted queue that only this rule
+/// may write to, and an alarm says so.
+#[test]
+fn undeliverable_failures_are_kept() {
+    for source in [
+        EXAMPLE.to_owned(),
+        EXAMPLE.replace(
+            "create_topic: true",
+            "topic_arn: arn:aws:sns:eu-west-1:123456789012:alerts",
+        ),
+    ] {
+        let doc = render(&source);
+        let target = &resource(&doc, "RotationFailedRule")["Properties"]["Targets"][0];
+        let dlq = get_att_arns(&target["DeadLetterConfig"]["Arn"]);
+        assert_eq!(dlq.len(), 1);
+        let queue = resource(&doc, &dlq[0]);
+        assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
+        assert!(
+            queue["Properties"]["SqsManagedSseEnabled"].as_bool() == Some(true)
+                || queue["Properties"].get("KmsMasterKeyId").is_some(),
+            "queue not encrypted: {queue:?}"
+        );
+
+        let policies: Vec<&Value> = doc["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"].as_str() == Some("AWS::SQS::QueuePolicy"))
+            .collect();
+        assert_eq!(policies.len(), 1);
+        let props = &policies[0]["Properties"];
+        assert_eq!(props["Queues"][0]["Ref"].as_str(), Some(dlq[0].as_str()));
+        let statements = props["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        assert_eq!(statements.len(), 1, "{statements:?}");
+        let s = &statements[0];
+        assert_eq!(
+            s["Principal"]["Service"].as_str(),
+            Some("events.amazonaws.com")
+        );
+        assert_eq!(s["Action"].as_str(), Some("sqs:SendMessage"));
+        assert_eq!(
+            get_att_arns(&s["Condition"]["ArnEquals"]["aws:SourceArn"]),
+            ["RotationFailedRule"]
+        );
+
+        let alarm = doc["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|r| r["Properties"]["Namespace"].as_str() == Some("AWS/SQS"))
+            .expect("an alarm on the dead-letter queue");
+        assert_eq!(
+            alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0].as_str(),
+            Some(dlq[0].as_str())
+        );
+    }
+}
