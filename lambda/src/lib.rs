@@ -18,6 +18,7 @@ pub mod db;
 pub use rotation_contract::engine;
 pub mod error;
 pub mod event;
+pub mod fakes;
 pub mod password;
 pub mod rds;
 pub mod secret;
