@@ -7,6 +7,8 @@
 
 use lambda_runtime::Diagnostic;
 
+use crate::secret::InvalidField;
+
 /// Everything that can make a rotation step fail.
 #[derive(Debug, thiserror::Error)]
 pub enum RotationError {
@@ -44,7 +46,7 @@ pub enum RotationError {
     },
 
     /// A staged value that the step needs does not exist.
-    #[error("secret `{secret}` has no value staged {stage}{hint}")]
+    #[error("secret `{secret}` has no value staged {stage}. {hint}")]
     MissingStage {
         secret: String,
         stage: String,
@@ -52,11 +54,12 @@ pub enum RotationError {
     },
 
     /// A staged value is not a usable database secret.
-    #[error("secret `{secret}` ({stage}) is not a usable database secret: {problem}")]
+    #[error("secret `{secret}` ({stage}) is not a usable database secret: {source}")]
     InvalidSecret {
         secret: String,
         stage: String,
-        problem: String,
+        #[source]
+        source: InvalidField,
     },
 
     /// The pending value would change another user, host or engine than the one it replaces.
@@ -76,7 +79,7 @@ pub enum RotationError {
     /// The other user of an alternating pair would have a name the engine refuses.
     #[error(
         "secret `{secret}`: the alternate user `{user}` would be {length} characters long, but \
-         {engine} allows at most {limit}; shorten `username` to leave room for `_clone`{hint}"
+         {engine} allows at most {limit}; shorten `username` to leave room for `_clone`. {hint}"
     )]
     UsernameTooLong {
         secret: String,
@@ -112,12 +115,19 @@ pub enum RotationError {
     Strategy(String),
 
     /// A Secrets Manager call failed.
-    #[error("secrets manager {op} on `{secret}` failed: {detail}{hint}")]
+    #[error(
+        "secrets manager {op} on `{secret}` failed: {detail}{}",
+        sentence(hint)
+    )]
     SecretsManager {
         op: &'static str,
         secret: String,
         detail: String,
+        /// What to check, as a sentence (empty when there is nothing to add).
         hint: &'static str,
+        /// The SDK's error: the request's outcome, never a secret value.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// The database could not be reached at all.
@@ -160,7 +170,12 @@ pub enum RotationError {
     },
 
     /// The database refused a statement.
-    #[error("database {host}:{port} refused to {action}: {detail}{hint}")]
+    /// No cause is kept: a driver error can quote the statement, and statements carry
+    /// passwords.
+    #[error(
+        "database {host}:{port} refused to {action}: {detail}{}",
+        sentence(hint)
+    )]
     Database {
         host: String,
         port: u16,
@@ -218,6 +233,15 @@ pub enum RotationError {
         port: u16,
         user: String,
     },
+}
+
+/// A hint after a message: `. Hint.`, or nothing.
+fn sentence(hint: &str) -> String {
+    if hint.is_empty() {
+        String::new()
+    } else {
+        format!(". {hint}")
+    }
 }
 
 impl RotationError {

@@ -276,28 +276,7 @@ impl SmFailure {
 
     /// The error the real store makes of this failure: same variant, same hints.
     pub fn to_error(&self, op: StoreOp, secret: &str) -> RotationError {
-        let hint = match self {
-            Self::Timeout => {
-                "; the function cannot reach Secrets Manager: check its VPC endpoint (or NAT route) \
-                 and that its security group allows HTTPS (443) to it"
-            }
-            Self::Service { code, .. } => match code.as_str() {
-                "AccessDeniedException" => {
-                    "; check the function role's policy names this secret, and the KMS key policy \
-                     lets the role decrypt it"
-                }
-                "DecryptionFailure" | "KMSAccessDeniedException" => {
-                    "; check the KMS key policy lets the function role use the secret's key"
-                }
-                "ResourceExistsException" => {
-                    "; a different value already exists for this version: start a new rotation"
-                }
-                "ThrottlingException" | "TooManyRequestsException" => {
-                    "; Secrets Manager throttled the call: the rotation will be retried"
-                }
-                _ => "",
-            },
-        };
+        let hint = crate::store::failure_hint(self.code(), matches!(self, Self::Timeout));
         let detail = match self {
             Self::Service { code, message } => format!("{code}: {message}"),
             Self::Timeout => "dispatch failure: timeout: the request was not answered".into(),
@@ -307,6 +286,7 @@ impl SmFailure {
             secret: secret.to_owned(),
             detail,
             hint,
+            source: None,
         }
     }
 
@@ -753,18 +733,20 @@ impl SecretStore for MemoryStore {
                 return Err(RotationError::InvalidSecret {
                     secret: secret.to_owned(),
                     stage: which.stage().to_owned(),
-                    problem: "the value is binary (SecretBinary); store the RDS JSON format in \
-                              SecretString"
-                        .into(),
+                    source: crate::secret::InvalidField::new(
+                        "SecretString",
+                        "the value is binary (SecretBinary); store the RDS JSON format in \
+                         SecretString",
+                    ),
                 });
             }
         };
         SecretValue::parse(&text)
             .map(Some)
-            .map_err(|problem| RotationError::InvalidSecret {
+            .map_err(|source| RotationError::InvalidSecret {
                 secret: secret.to_owned(),
                 stage: which.stage().to_owned(),
-                problem,
+                source,
             })
     }
 

@@ -35,6 +35,25 @@ pub struct Login {
     pub tls: Tls,
 }
 
+/// A field of a secret's value that cannot be used, and why. The problem names the field and
+/// never quotes a value that could be the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}")]
+pub struct InvalidField {
+    /// The field (`SecretString` for the value as a whole).
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl InvalidField {
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
 /// A secret's value: a JSON object in the RDS format, every field kept.
 #[derive(Clone, PartialEq)]
 pub struct SecretValue {
@@ -52,18 +71,21 @@ impl fmt::Debug for SecretValue {
 
 impl SecretValue {
     /// Parses a SecretString. The error never quotes the text, which holds a password.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidField> {
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(fields)) => Ok(Self { fields }),
-            Ok(_) => Err(
+            Ok(_) => Err(InvalidField::new(
+                "SecretString",
                 "the SecretString is JSON but not an object; store the RDS format \
-                           {\"engine\", \"host\", \"username\", \"password\", ...}"
-                    .into(),
-            ),
-            Err(e) => Err(format!(
-                "the SecretString is not JSON (line {}, column {}); store the RDS format",
-                e.line(),
-                e.column()
+                           {\"engine\", \"host\", \"username\", \"password\", ...}",
+            )),
+            Err(e) => Err(InvalidField::new(
+                "SecretString",
+                format!(
+                    "the SecretString is not JSON (line {}, column {}); store the RDS format",
+                    e.line(),
+                    e.column()
+                ),
             )),
         }
     }
@@ -105,12 +127,16 @@ impl SecretValue {
 
     /// Reads the login this value describes, checking each field. `default_tls` applies when
     /// the value has no `ssl` field.
-    pub fn login(&self, default_tls: Tls) -> Result<Login, String> {
+    pub fn login(&self, default_tls: Tls) -> Result<Login, InvalidField> {
         let engine_name = self.required_str("engine")?;
         let engine = Engine::parse(engine_name).ok_or_else(|| {
-            format!(
-                "`engine` is `{engine_name}`, which this function does not rotate; use one of {}",
-                Engine::NAMES.map(|n| format!("`{n}`")).join(", ")
+            InvalidField::new(
+                "engine",
+                format!(
+                    "`engine` is `{engine_name}`, which this function does not rotate; use one \
+                     of {}",
+                    Engine::NAMES.map(|n| format!("`{n}`")).join(", ")
+                ),
             )
         })?;
         let host = self.required_str("host")?.to_owned();
@@ -120,31 +146,53 @@ impl SecretValue {
                 .as_u64()
                 .and_then(|n| u16::try_from(n).ok())
                 .filter(|n| *n > 0)
-                .ok_or_else(|| format!("`port` is {n}; use a TCP port from 1 to 65535"))?,
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("`port` is `{s}`; use a TCP port from 1 to 65535"))?,
-            Some(_) => return Err("`port` must be a number or a string of digits".into()),
+                .ok_or_else(|| {
+                    InvalidField::new(
+                        "port",
+                        format!("`port` is {n}; use a TCP port from 1 to 65535"),
+                    )
+                })?,
+            Some(Value::String(s)) => {
+                s.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        InvalidField::new(
+                            "port",
+                            format!("`port` is `{s}`; use a TCP port from 1 to 65535"),
+                        )
+                    })?
+            }
+            Some(_) => {
+                return Err(InvalidField::new(
+                    "port",
+                    "`port` must be a number or a string of digits",
+                ));
+            }
         };
         let username = self.required_str("username")?.to_owned();
         if username.contains('\0') {
-            return Err("`username` contains a NUL character, which no engine accepts".into());
+            return Err(InvalidField::new(
+                "username",
+                "`username` contains a NUL character, which no engine accepts",
+            ));
         }
         let password = match self.fields.get("password") {
             Some(Value::String(p)) if !p.is_empty() => SecretString::from(p.clone()),
             Some(Value::String(_)) | None | Some(Value::Null) => {
-                return Err("`password` is missing or empty".into());
+                return Err(InvalidField::new(
+                    "password",
+                    "`password` is missing or empty",
+                ));
             }
-            Some(_) => return Err("`password` must be a string".into()),
+            Some(_) => return Err(InvalidField::new("password", "`password` must be a string")),
         };
         let dbname = match self.fields.get("dbname") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("`dbname` must be a string".into()),
+            Some(_) => return Err(InvalidField::new("dbname", "`dbname` must be a string")),
         }
         .or_else(|| (engine.family() == EngineFamily::Postgres).then(|| "postgres".to_owned()));
         let tls = match self.fields.get("ssl") {
@@ -154,9 +202,14 @@ impl SecretValue {
             Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" => Tls::VerifyFull,
                 "false" => Tls::Disabled,
-                _ => return Err(format!("`ssl` is `{s}`; use true or false")),
+                _ => {
+                    return Err(InvalidField::new(
+                        "ssl",
+                        format!("`ssl` is `{s}`; use true or false"),
+                    ));
+                }
             },
-            Some(_) => return Err("`ssl` must be true or false".into()),
+            Some(_) => return Err(InvalidField::new("ssl", "`ssl` must be true or false")),
         };
         Ok(Login {
             engine,
@@ -169,13 +222,17 @@ impl SecretValue {
         })
     }
 
-    fn required_str(&self, name: &str) -> Result<&str, String> {
+    fn required_str(&self, name: &'static str) -> Result<&str, InvalidField> {
         match self.fields.get(name) {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
-                Err(format!("`{name}` is missing or empty"))
-            }
-            Some(_) => Err(format!("`{name}` must be a string")),
+            Some(Value::String(_)) | None | Some(Value::Null) => Err(InvalidField::new(
+                name,
+                format!("`{name}` is missing or empty"),
+            )),
+            Some(_) => Err(InvalidField::new(
+                name,
+                format!("`{name}` must be a string"),
+            )),
         }
     }
 }
@@ -262,8 +319,10 @@ mod tests {
         ];
         for (json, field) in cases {
             let error = value(json).login(config()).unwrap_err();
-            assert!(error.contains(field), "{error}");
-            assert!(!error.contains("pw1"), "{error}");
+            // The typed error names the field, and its message never quotes the password.
+            assert_eq!(format!("`{}`", error.field), field, "{error}");
+            assert!(error.problem.contains(field), "{error}");
+            assert!(!error.to_string().contains("pw1"), "{error}");
         }
     }
 
@@ -293,7 +352,8 @@ mod tests {
     #[test]
     fn parse_errors_never_quote_the_text() {
         let error = SecretValue::parse(r#"{"password":"hunter2-secret""#).unwrap_err();
-        assert!(!error.contains("hunter2"), "{error}");
+        assert_eq!(error.field, "SecretString");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
         assert!(SecretValue::parse("[]").is_err());
     }
 }

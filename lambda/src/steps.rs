@@ -21,7 +21,7 @@ use crate::db::Connector;
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::rds::RdsDirectory;
-use crate::secret::{EngineFamily, Login, SecretValue};
+use crate::secret::{Login, SecretValue};
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
 
 /// How a secret is rotated.
@@ -113,12 +113,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                         length,
                         engine: login.engine.name(),
                         limit,
-                        hint: match login.engine.family() {
-                            EngineFamily::MySql => {
-                                " (MYSQL_MAX_USER_LENGTH sets the MySQL limit: 32, or 16 before 5.7.8)"
-                            }
-                            EngineFamily::Postgres => " (PostgreSQL counts bytes)",
-                        },
+                        hint: login.engine.username_hint(),
                     })?;
                 current
                     .with_password(&password)
@@ -334,9 +329,10 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                 stage: which.stage().to_owned(),
                 hint: match which.stage() {
                     AWSPENDING => {
-                        " for this version; createSecret has not stored it: start the rotation again"
+                        "createSecret has not stored one for this version: start the rotation \
+                         again."
                     }
-                    _ => "; store the database credential as the secret's value first",
+                    _ => "Store the database credential as the secret's value first.",
                 },
             })
     }
@@ -349,10 +345,10 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     ) -> Result<Login, RotationError> {
         value
             .login(self.config.tls)
-            .map_err(|problem| RotationError::InvalidSecret {
+            .map_err(|source| RotationError::InvalidSecret {
                 secret: secret.to_owned(),
                 stage: stage.to_owned(),
-                problem,
+                source,
             })
     }
 

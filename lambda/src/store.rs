@@ -12,7 +12,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::error::RotationError;
-use crate::secret::SecretValue;
+use crate::secret::{InvalidField, SecretValue};
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
@@ -115,34 +115,44 @@ impl AwsSecretStore {
     }
 }
 
-/// Turns an SDK failure into an error that says what to check.
+/// What to check when a Secrets Manager call fails, as a sentence: by the error code, or for
+/// a call that got no answer (`code` is `None` and `unanswered` true). Shared with the
+/// in-memory store, so both report a failure the same way.
+pub fn failure_hint(code: Option<&str>, unanswered: bool) -> &'static str {
+    if unanswered {
+        return "The function cannot reach Secrets Manager: check its VPC endpoint (or NAT \
+                route) and that its security group allows HTTPS (443) to it.";
+    }
+    match code {
+        Some("AccessDeniedException") => {
+            "Check that the function role's policy names this secret, and that the KMS key \
+             policy lets the role decrypt it."
+        }
+        Some("DecryptionFailure") | Some("KMSAccessDeniedException") => {
+            "Check that the KMS key policy lets the function role use the secret's key."
+        }
+        Some("ResourceExistsException") => {
+            "A different value already exists for this version: start a new rotation."
+        }
+        Some("ThrottlingException") | Some("TooManyRequestsException") => {
+            "Secrets Manager throttled the call: the rotation will be retried."
+        }
+        _ => "",
+    }
+}
+
+/// Turns an SDK failure into an error that says what to check. The SDK error stays as the
+/// cause: it holds the request's outcome, never a secret value.
 fn sm_error<E, R>(op: &'static str, secret: &str, error: SdkError<E, R>) -> RotationError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let hint = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            "; the function cannot reach Secrets Manager: check its VPC endpoint (or NAT route) \
-             and that its security group allows HTTPS (443) to it"
-        }
-        _ => match error.code() {
-            Some("AccessDeniedException") => {
-                "; check the function role's policy names this secret, and the KMS key policy \
-                 lets the role decrypt it"
-            }
-            Some("DecryptionFailure") | Some("KMSAccessDeniedException") => {
-                "; check the KMS key policy lets the function role use the secret's key"
-            }
-            Some("ResourceExistsException") => {
-                "; a different value already exists for this version: start a new rotation"
-            }
-            Some("ThrottlingException") | Some("TooManyRequestsException") => {
-                "; Secrets Manager throttled the call: the rotation will be retried"
-            }
-            _ => "",
-        },
-    };
+    let unanswered = matches!(
+        &error,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+    );
+    let hint = failure_hint(error.code(), unanswered);
     let detail = match error.code() {
         Some(code) => format!("{code}: {}", error.message().unwrap_or("no message")),
         None => DisplayErrorContext(&error).to_string(),
@@ -152,6 +162,7 @@ where
         secret: secret.to_owned(),
         detail,
         hint,
+        source: Some(Box::new(error)),
     }
 }
 
@@ -203,17 +214,18 @@ impl SecretStore for AwsSecretStore {
             return Err(RotationError::InvalidSecret {
                 secret: secret.to_owned(),
                 stage: which.stage().to_owned(),
-                problem: "the value is binary (SecretBinary); store the RDS JSON format in \
-                          SecretString"
-                    .into(),
+                source: InvalidField::new(
+                    "SecretString",
+                    "the value is binary (SecretBinary); store the RDS JSON format in SecretString",
+                ),
             });
         };
         SecretValue::parse(text)
             .map(Some)
-            .map_err(|problem| RotationError::InvalidSecret {
+            .map_err(|source| RotationError::InvalidSecret {
                 secret: secret.to_owned(),
                 stage: which.stage().to_owned(),
-                problem,
+                source,
             })
     }
 

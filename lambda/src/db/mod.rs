@@ -153,5 +153,5 @@ impl Connector for Drivers {
 }
 
 /// Hint for a statement that failed for lack of privilege.
-const PRIVILEGE_HINT: &str = "; check the user's grants allow it to change its own password \
-                              (or, for the master user, to create users and grant privileges)";
+const PRIVILEGE_HINT: &str = "Check that the user's grants allow it to change its own password \
+                              (or, for the master user, to create users and grant privileges).";
