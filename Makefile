@@ -6,11 +6,14 @@ VENV  := .venv
 
 # Start the test servers, run every test with .testenv/env loaded, always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
+# Plain `cargo test` skips the integration tests without servers; here a skip is a failure
+# (ROTATION_TEST_REQUIRE_SERVERS, also in .testenv/env, set again against a stale env file).
 test:
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
 	scripts/testenv.sh up; \
 	. .testenv/env; \
+	export ROTATION_TEST_REQUIRE_SERVERS=1; \
 	cargo test --workspace --all-targets --no-fail-fast; \
 	bash scripts/lambda-e2e.sh; \
 	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi

@@ -142,11 +142,13 @@ async fn too_long_clone_name_is_refused(kind: Kind) {
 
 #[tokio::test]
 async fn postgres_objects_created_by_either_user_are_shared() {
+    needs_servers!();
     objects_created_by_either_user_are_shared(Kind::Postgres).await;
 }
 
 #[tokio::test]
 async fn postgres_new_objects_created_by_either_user_are_shared() {
+    needs_servers!();
     objects_created_by_either_user_are_shared(Kind::PostgresNew).await;
 }
 
@@ -190,6 +192,7 @@ async fn objects_created_by_either_user_are_shared(kind: Kind) {
 
 #[tokio::test]
 async fn mariadb_grants_added_since_the_last_rotation_follow() {
+    needs_servers!();
     let f = standard_fixture(Kind::MariaDb).await;
     f.h.rotate(&f.arn).await.expect("first rotation");
     let (clone, _) = f.staged_login("AWSCURRENT").await;
@@ -213,6 +216,7 @@ async fn mariadb_grants_added_since_the_last_rotation_follow() {
 
 #[tokio::test]
 async fn a_pinned_strategy_refuses_the_other_kind_of_secret() {
+    needs_servers!();
     let kind = Kind::Postgres;
     let single = Harness::with_config(&[("ROTATION_STRATEGY", "alternating-users")]);
     let user = unique("pin");
@@ -245,6 +249,7 @@ async fn a_pinned_strategy_refuses_the_other_kind_of_secret() {
 
 #[tokio::test]
 async fn mariadb_clone_keeps_the_host_pattern_and_exactly_the_grants() {
+    needs_servers!();
     let kind = Kind::MariaDb;
     let h = Harness::new();
     let schema = unique("hostpat");

@@ -4,6 +4,7 @@
 //! engine sessions passwords and user names built to break quoting: quotes of every kind,
 //! backslashes, comment and statement separators, `%`/`_` wildcards, dollar quotes, unicode.
 
+#[macro_use]
 mod common;
 
 use common::{Kind, env, unique};
@@ -62,15 +63,18 @@ async fn hostile_passwords_round_trip(kind: Kind) {
 
 #[tokio::test]
 async fn postgres_hostile_passwords_round_trip() {
+    needs_servers!();
     hostile_passwords_round_trip(Kind::Postgres).await;
 }
 
 #[tokio::test]
 async fn postgres_new_hostile_passwords_round_trip() {
+    needs_servers!();
     hostile_passwords_round_trip(Kind::PostgresNew).await;
 }
 
 #[tokio::test]
 async fn mariadb_hostile_passwords_round_trip() {
+    needs_servers!();
     hostile_passwords_round_trip(Kind::MariaDb).await;
 }

@@ -3,6 +3,7 @@
 //! credential in use working. Its own test binary: the lock blocks every account change on
 //! the server while it is held, and cargo runs test binaries one after another.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use rotation::Step;
 
 #[tokio::test]
 async fn a_held_lock_fails_set_secret_with_a_timeout() {
+    needs_servers!();
     let kind = Kind::MariaDb;
     let h = Harness::with_config(&[("DB_STATEMENT_TIMEOUT", "2")]);
     let user = unique("lockwait");

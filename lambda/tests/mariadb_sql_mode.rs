@@ -5,6 +5,7 @@
 //! meanwhile), changes passwords full of backslashes and runs alternating rotations, and
 //! restores the server's mode even when it fails.
 
+#[macro_use]
 mod common;
 
 use common::pair::fixture;
@@ -15,6 +16,7 @@ use secrecy::SecretString;
 
 #[tokio::test]
 async fn global_ansi_quotes_and_no_backslash_escapes() {
+    needs_servers!();
     let kind = Kind::MariaDb;
     let original: String = match kind.admin(kind.tls_port()).await {
         Admin::My(mut conn) => sqlx::query_scalar("SELECT CAST(@@GLOBAL.sql_mode AS CHAR)")

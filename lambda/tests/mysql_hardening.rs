@@ -3,6 +3,7 @@
 //! requirements, roles, the login user's identity, the trust anchor and refused logins.
 //! Runs on the MariaDB test server; MySQL-only forms are unit-tested in `db::mysql`.
 
+#[macro_use]
 mod common;
 
 use common::pair::{connect, fixture};
@@ -89,6 +90,7 @@ async fn pair_secret(h: &Harness, user: &str, master_arn: &str) -> String {
 
 #[tokio::test]
 async fn mariadb_master_as_partner_is_refused() {
+    needs_servers!();
     let h = Harness::new();
     let prefix = unique("takeover");
     let (master, master_arn) = master(&h, &prefix).await;
@@ -113,6 +115,7 @@ async fn mariadb_master_as_partner_is_refused() {
 
 #[tokio::test]
 async fn mariadb_partner_holding_more_than_the_user_is_refused() {
+    needs_servers!();
     let h = Harness::new();
     let prefix = unique("other");
     let (_, master_arn) = master(&h, &prefix).await;
@@ -160,6 +163,7 @@ async fn mariadb_partner_holding_more_than_the_user_is_refused() {
 
 #[tokio::test]
 async fn mariadb_roles_follow_and_a_role_beyond_the_user_is_refused() {
+    needs_servers!();
     let f = fixture(KIND, |user, password| KIND.secret(user, password)).await;
     let role = unique("role");
     let extra = unique("role");
@@ -208,6 +212,7 @@ async fn mariadb_roles_follow_and_a_role_beyond_the_user_is_refused() {
 
 #[tokio::test]
 async fn mariadb_clone_copies_every_tls_requirement_exactly() {
+    needs_servers!();
     let prefix = unique("req");
     let master = format!("{prefix}_master");
     KIND.create_user(&master, "master-Pa55").await;
@@ -275,6 +280,7 @@ async fn mariadb_clone_copies_every_tls_requirement_exactly() {
 
 #[tokio::test]
 async fn mariadb_own_password_changes_only_the_login_user() {
+    needs_servers!();
     let a = unique("own");
     let b = unique("own");
     KIND.create_user(&a, "a-Pa55").await;
@@ -294,6 +300,7 @@ async fn mariadb_own_password_changes_only_the_login_user() {
 
 #[tokio::test]
 async fn mariadb_anonymous_account_is_not_changed() {
+    needs_servers!();
     // A login name without an account of its own matches the anonymous account: changing
     // "its own" password would change the anonymous account's.
     let ghost = unique("ghost");
@@ -325,6 +332,7 @@ async fn mariadb_anonymous_account_is_not_changed() {
 
 #[tokio::test]
 async fn mariadb_ca_bundle_is_the_only_trust_anchor() {
+    needs_servers!();
     // The public web PKI does not vouch for the test server: a bundle of public roots fails.
     let public = std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
     if !public.is_file() {
@@ -354,6 +362,7 @@ async fn drivers_ok(user: &str) -> Box<dyn Session> {
 
 #[tokio::test]
 async fn mariadb_locked_account_is_a_refused_login_not_a_wrong_password() {
+    needs_servers!();
     let user = unique("locked");
     KIND.create_user(&user, "a-Pa55").await;
     run(&format!("ALTER USER '{user}'@'%' ACCOUNT LOCK")).await;

@@ -7,6 +7,7 @@
 //! started one (`ROTATION_TEST_PG_NEW_PORT`), where CREATEROLE no longer implies admin on
 //! every role.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -143,6 +144,7 @@ async fn set_secret_attempts(value: &Value) -> (RotationError, usize) {
 
 #[tokio::test]
 async fn nologin_role_is_refused_after_one_attempt() {
+    needs_servers!();
     let user = unique("nologin");
     PG.create_user(&user, "initial-Pa55").await;
     let mut admin = PG.admin(env().pg_port).await;
@@ -159,6 +161,7 @@ async fn nologin_role_is_refused_after_one_attempt() {
 
 #[tokio::test]
 async fn missing_database_is_refused_after_one_attempt() {
+    needs_servers!();
     let user = unique("nodb");
     PG.create_user(&user, "initial-Pa55").await;
     let mut value = PG.secret(&user, "initial-Pa55");
@@ -192,6 +195,7 @@ async fn single_user_rotation_leaves(user: &str, other: &str) {
 
 #[tokio::test]
 async fn single_user_with_a_default_role_changes_only_its_own_password() {
+    needs_servers!();
     let owner = unique("owner");
     let app = unique("app");
     PG.create_user(&owner, "other-Pa55").await;
@@ -210,6 +214,7 @@ async fn single_user_with_a_default_role_changes_only_its_own_password() {
 
 #[tokio::test]
 async fn single_user_clone_of_a_pair_changes_only_its_own_password() {
+    needs_servers!();
     let x = unique("pairx");
     let clone = format!("{x}_clone");
     PG.create_user(&x, "other-Pa55").await;
@@ -255,6 +260,7 @@ async fn alternating_secret(h: &Harness, port: u16, user: &str, master_arn: &str
 
 #[tokio::test]
 async fn the_master_user_is_never_the_partner() {
+    needs_servers!();
     for (server, port) in servers() {
         let h = Harness::new();
         let (master, master_arn) = master(&h, port, &[]).await;
@@ -294,6 +300,7 @@ async fn the_master_user_is_never_the_partner() {
 
 #[tokio::test]
 async fn an_unrelated_user_is_not_a_partner() {
+    needs_servers!();
     for (server, port) in servers() {
         let h = Harness::new();
         let x = unique("victim");
@@ -397,6 +404,7 @@ impl Pair {
 
 #[tokio::test]
 async fn a_clone_holding_more_than_the_pair_is_refused() {
+    needs_servers!();
     for (server, port) in servers() {
         let p = pair(port).await;
         let clone = p.clone_name();
@@ -421,6 +429,7 @@ async fn a_clone_holding_more_than_the_pair_is_refused() {
 
 #[tokio::test]
 async fn alternation_keeps_working_on_every_server() {
+    needs_servers!();
     for (server, port) in servers() {
         let p = pair(port).await;
         for expected in [p.clone_name(), p.user.clone(), p.clone_name()] {
@@ -441,6 +450,7 @@ async fn alternation_keeps_working_on_every_server() {
 
 #[tokio::test]
 async fn settings_and_attributes_reach_the_clone() {
+    needs_servers!();
     for (server, port) in servers() {
         let p = pair(port).await;
         let odd = format!("{} Odd", p.schema);
@@ -523,6 +533,7 @@ async fn settings_and_attributes_reach_the_clone() {
 
 #[tokio::test]
 async fn a_held_lock_fails_the_step_within_its_bound() {
+    needs_servers!();
     let h = Harness::with_config(&[("DB_STATEMENT_TIMEOUT", "2")]);
     let user = unique("locked");
     PG.create_user(&user, "initial-Pa55").await;
@@ -559,6 +570,7 @@ async fn a_held_lock_fails_the_step_within_its_bound() {
 
 #[tokio::test]
 async fn a_master_without_the_privilege_gets_the_hint_and_no_server_text() {
+    needs_servers!();
     let p = pair(env().pg_port).await;
     p.admin(&[format!("ALTER ROLE {} NOCREATEROLE", p.master)])
         .await;

@@ -192,6 +192,7 @@ async fn master_without_host_or_tag_is_refused(kind: Kind) {
 /// replicas; the cluster's writer and reader endpoints and its members.
 #[tokio::test]
 async fn the_rds_api_names_replicas_readers_and_members() {
+    needs_servers!();
     let rds = rds_client();
     let directory = AwsRds::from_client(rds.clone());
     let (arn, address) = moto_instance(Kind::Postgres).await;

@@ -348,6 +348,7 @@ async fn never_enabled_rotation_is_not_refused(kind: Kind) {
 /// anything changes; PostgreSQL takes it.
 #[tokio::test]
 async fn password_length_is_bounded_by_the_engine() {
+    needs_servers!();
     let h = Harness::with_config(&[("PASSWORD_LENGTH", "300")]);
     let user = unique("long");
     let arn = setup(&h, Kind::MariaDb, &user, "initial-Pa55").await;

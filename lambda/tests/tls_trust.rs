@@ -5,6 +5,7 @@
 //! (`SSL_CERT_FILE`, `SSL_CERT_DIR`) is the test servers' real CA, which no other test may see
 //! (and which the crate's `forbid(unsafe_code)` keeps from being set in-process).
 
+#[macro_use]
 mod common;
 
 use std::path::PathBuf;
@@ -91,6 +92,7 @@ async fn bundle_is_the_only_anchor(kind: Kind) {
 
 #[tokio::test]
 async fn postgres_trusts_only_the_bundle() {
+    needs_servers!();
     if in_child_trusting_the_servers("postgres_trusts_only_the_bundle") {
         bundle_is_the_only_anchor(Kind::Postgres).await;
     }
@@ -98,6 +100,7 @@ async fn postgres_trusts_only_the_bundle() {
 
 #[tokio::test]
 async fn mariadb_trusts_only_the_bundle() {
+    needs_servers!();
     if in_child_trusting_the_servers("mariadb_trusts_only_the_bundle") {
         bundle_is_the_only_anchor(Kind::MariaDb).await;
     }
