@@ -726,28 +726,11 @@ impl SecretStore for MemoryStore {
         if let Some((When::After, failure)) = fired {
             return fault(failure);
         }
-        let text = match payload {
-            None => return Ok(None),
-            Some(Payload::Text(text)) => text,
-            Some(Payload::Binary(_)) => {
-                return Err(RotationError::InvalidSecret {
-                    secret: secret.to_owned(),
-                    stage: which.stage().to_owned(),
-                    source: crate::secret::InvalidField::new(
-                        "SecretString",
-                        "the value is binary (SecretBinary); store the RDS JSON format in \
-                         SecretString",
-                    ),
-                });
-            }
-        };
-        SecretValue::parse(&text)
-            .map(Some)
-            .map_err(|source| RotationError::InvalidSecret {
-                secret: secret.to_owned(),
-                stage: which.stage().to_owned(),
-                source,
-            })
+        match payload {
+            None => Ok(None),
+            Some(Payload::Text(text)) => crate::store::read_value(secret, which, Some(&text)),
+            Some(Payload::Binary(_)) => crate::store::read_value(secret, which, None),
+        }
     }
 
     async fn put_pending(

@@ -141,6 +141,27 @@ pub fn failure_hint(code: Option<&str>, unanswered: bool) -> &'static str {
     }
 }
 
+/// Reads a version's SecretString into a value; `None` is a binary value (SecretBinary). Shared
+/// with the in-memory store, so both refuse the same values the same way.
+pub fn read_value(
+    secret: &str,
+    which: Staged<'_>,
+    text: Option<&str>,
+) -> Result<Option<SecretValue>, RotationError> {
+    let invalid = |source| RotationError::InvalidSecret {
+        secret: secret.to_owned(),
+        stage: which.stage().to_owned(),
+        source,
+    };
+    let text = text.ok_or_else(|| {
+        invalid(InvalidField::new(
+            "SecretString",
+            "the value is binary (SecretBinary); store the RDS JSON format in SecretString",
+        ))
+    })?;
+    SecretValue::parse(text).map(Some).map_err(invalid)
+}
+
 /// Turns an SDK failure into an error that says what to check. The SDK error stays as the
 /// cause: it holds the request's outcome, never a secret value.
 fn sm_error<E, R>(op: &'static str, secret: &str, error: SdkError<E, R>) -> RotationError
@@ -210,23 +231,7 @@ impl SecretStore for AwsSecretStore {
             }
             Err(e) => return Err(sm_error("GetSecretValue", secret, e)),
         };
-        let Some(text) = out.secret_string() else {
-            return Err(RotationError::InvalidSecret {
-                secret: secret.to_owned(),
-                stage: which.stage().to_owned(),
-                source: InvalidField::new(
-                    "SecretString",
-                    "the value is binary (SecretBinary); store the RDS JSON format in SecretString",
-                ),
-            });
-        };
-        SecretValue::parse(text)
-            .map(Some)
-            .map_err(|source| RotationError::InvalidSecret {
-                secret: secret.to_owned(),
-                stage: which.stage().to_owned(),
-                source,
-            })
+        read_value(secret, which, out.secret_string())
     }
 
     async fn put_pending(
