@@ -12,6 +12,7 @@
 //! asks where an RDS-managed master secret's database is.
 
 pub mod alternating;
+pub mod cache;
 pub mod config;
 pub mod db;
 /// The engines, their families, ports and limits: shared with the stack through the contract.

@@ -5,6 +5,7 @@
 //! rotation failure in Secrets Manager names the variable to fix.
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use rotation::cache::CachingStore;
 use rotation::db::Drivers;
 use rotation::rds::AwsRds;
 use rotation::store::AwsSecretStore;
@@ -46,7 +47,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let rotator = match Config::from_env() {
         Ok(config) => {
             let sdk = aws_config::load_from_env().await;
-            let store = AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
+            // Warm instances keep the values of the versions they read or wrote.
+            let store = CachingStore::new(AwsSecretStore::new(
+                &sdk,
+                config.secrets_manager_endpoint.as_deref(),
+            ));
             let drivers = Drivers::from_config(&config);
             Ok(Rotator::new(store, drivers, config).with_rds(AwsRds::new(&sdk)))
         }
