@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 
-.PHONY: test testenv-up testenv-down synth examples lint bench lambda layer clean
+.PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean
 
 # Start the test servers, run every test with .testenv/env loaded, always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
@@ -34,20 +34,35 @@ examples:
 	@set -e; for f in examples/*.yaml; do case "$$f" in *.template.yaml) continue;; esac; \
 	  cargo run -q -p synth -- render "$$f" -o "$${f%.yaml}.template.yaml"; done
 
+# A longer run of the generated hostile input: the offline parsers and quoting (5,000 cases
+# each), and names and passwords through the real servers (60 cases per engine).
+fuzz:
+	@set -euo pipefail; \
+	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
+	PROPTEST_CASES=5000 cargo test -p rotation-lambda --test properties; \
+	scripts/testenv.sh up; \
+	. .testenv/env; \
+	PROPTEST_CASES=60 cargo test -p rotation-lambda --test quoting_roundtrip
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Per-engine step timings (median, p95), Secrets Manager calls and logins per step, and the
 # release binary's size. Starts and stops the test servers like `test`. ROTATION_BENCH_ROTATIONS
-# sets the number of measured rotations (default 20).
-bench:
+# sets the number of measured rotations (default 20). Then `bench-synth`.
+bench: bench-synth
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
 	cargo build --release -p rotation-lambda --bin bootstrap; \
 	scripts/testenv.sh up; \
 	. .testenv/env; \
 	cargo bench -p rotation-lambda --bench rotation
+
+# The synth alone (no servers): render time and output shape (files, resources per file,
+# bytes, role policy size) for 10, 1,000 and 10,000 databases.
+bench-synth:
+	cargo bench -p synth --bench render
 
 # Package the function for Lambda (arm64, provided.al2023) as dist/bootstrap.zip, the path the
 # examples name. Cross-compiling needs the aarch64-unknown-linux-gnu Rust target
