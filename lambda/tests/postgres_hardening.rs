@@ -579,6 +579,9 @@ async fn a_master_without_the_privilege_gets_the_hint_and_no_server_text() {
     let message = error.to_string();
     assert!(message.contains("42501"), "{message}");
     assert!(message.contains("message withheld"), "{message}");
-    assert!(message.contains("Check that the user's grants"), "{message}");
+    assert!(
+        message.contains("Check that the user's grants"),
+        "{message}"
+    );
     assert!(!message.contains("SCRAM-SHA-256"), "{message}");
 }

@@ -53,10 +53,12 @@ pub fn secret(arn: &str) -> Option<Arn<'_>> {
     let a = parse(arn).filter(|a| a.service == "secretsmanager")?;
     let name = a.resource.strip_prefix("secret:")?;
     let (base, suffix) = name.rsplit_once('-')?;
+    // `!` only appears in names services choose, such as the master secrets
+    // RDS manages (`rds!db-...`, `rds!cluster-...`).
     let base_ok = !base.is_empty()
         && base
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@!-".contains(c));
     let suffix_ok = suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric());
     (base_ok && suffix_ok).then_some(a)
 }
@@ -89,6 +91,52 @@ pub fn code_signing_config(arn: &str) -> Option<Arn<'_>> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())).then_some(a)
 }
 
+/// An IAM ARN `arn:PARTITION:iam::ACCOUNT:KIND...` whose resource starts with
+/// `kind` (`role/`, `policy/`). IAM ARNs have no region; the account is 12
+/// digits, or `aws` for AWS managed policies.
+pub fn iam<'a>(arn: &'a str, kind: &str) -> Option<Arn<'a>> {
+    let mut it = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
+        return None;
+    };
+    let partition_ok = partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|p| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        });
+    let account_ok =
+        account == "aws" || (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()));
+    // The name after the path: letters, digits and `+=,.@_-`, 1 to 128 characters.
+    let rest = resource.strip_prefix(kind)?;
+    let (path, name) = rest.rsplit_once('/').map_or(("", rest), |(p, n)| (p, n));
+    let name_ok = (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    let path_ok = path.is_empty() || iam_path(&format!("/{path}/"));
+    (partition_ok && account_ok && name_ok && path_ok).then_some(Arn {
+        partition,
+        service: "iam",
+        region: "",
+        account,
+        resource,
+    })
+}
+
+/// An IAM path: `/`, or `/` + printable ASCII + `/`, at most 512 characters.
+pub fn iam_path(path: &str) -> bool {
+    path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c))
+}
+
 /// An EC2 id such as `vpc-0123456789abcdef0` (8 or 17 hex digits).
 pub fn ec2_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix)
@@ -115,6 +163,11 @@ mod tests {
             secret("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x-abcdef")
                 .is_some()
         );
+        // An RDS-managed master secret.
+        assert!(
+            secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b-AbC123")
+                .is_some()
+        );
         // Missing the random suffix: IAM would not match the real secret.
         assert!(secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders").is_none());
         assert!(secret("arn:aws:secretsmanager:eu-west-1:12345:secret:orders-AbC123").is_none());
@@ -134,6 +187,18 @@ mod tests {
         assert!(kms_key("arn:aws:kms:eu-west-1:123456789012:alias/orders").is_none());
         assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:alarms").is_some());
         assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:alarms.fifo").is_none());
+    }
+
+    #[test]
+    fn iam_arns_and_paths() {
+        assert!(iam("arn:aws:iam::123456789012:role/rotation", "role/").is_some());
+        assert!(iam("arn:aws:iam::123456789012:role/team/x/rotation", "role/").is_some());
+        assert!(iam("arn:aws:iam::aws:policy/PowerUserAccess", "policy/").is_some());
+        assert!(iam("arn:aws:iam::123456789012:policy/boundary", "role/").is_none());
+        assert!(iam("arn:aws:iam:eu-west-1:123456789012:role/x", "role/").is_none());
+        assert!(iam("arn:aws:iam::123456789012:role/", "role/").is_none());
+        assert!(iam_path("/") && iam_path("/rotation/") && iam_path("/a/b/"));
+        assert!(!iam_path("rotation/") && !iam_path("/a b/") && !iam_path("/a"));
     }
 
     #[test]

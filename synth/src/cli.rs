@@ -24,13 +24,16 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render the stack of CONFIG to stdout, or to FILE with -o.
+    /// Render the stack of CONFIG to stdout, or to FILE with -o. A stack past
+    /// `layout.inline_schedules_max` databases also writes its nested stacks
+    /// next to FILE (FILE.schedules-N, before FILE's extension); -o is then required.
     Render {
         config: PathBuf,
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Fail (exit 1) with a diff when FILE is not what CONFIG renders to.
+    /// Fail (exit 1) with a diff when FILE, or one of its nested stacks, is not
+    /// what CONFIG renders to.
     Check {
         config: PathBuf,
         #[arg(long, value_name = "FILE")]
@@ -47,40 +50,116 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-fn render_file(config: &Path) -> Result<String> {
+/// Every file of the stack of `config`, the main template (named like
+/// `output`, or after the config) first.
+fn render_files(config: &Path, output: Option<&Path>) -> Result<Vec<(String, String)>> {
     let source = read(config)?;
-    crate::render_config(&source, &config.display().to_string())
+    let shown = config.display().to_string();
+    let parent = match output.and_then(Path::file_name) {
+        Some(name) => name.to_string_lossy().into_owned(),
+        None => crate::default_parent_file(&shown),
+    };
+    crate::render_files(&source, &shown, &parent)
+}
+
+/// Nested templates of `output` numbered past `count`: left from a larger
+/// stack, they would be uploaded by nobody and reviewed by mistake.
+fn leftover_nested(output: &Path, count: usize) -> Vec<PathBuf> {
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    (count + 1..)
+        .map(|i| output.with_file_name(crate::layout::nested_file_name(&name, i)))
+        .take_while(|p| p.exists())
+        .collect()
 }
 
 /// Runs one command; returns the process exit code.
 pub fn execute(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Render { config, output } => {
-            let text = render_file(&config)?;
+            let files = render_files(&config, output.as_deref())?;
             match output {
                 Some(path) => {
-                    fs::write(&path, text).map_err(|source| Error::Write { path, source })?
+                    // The main template, then its nested templates next to it.
+                    for (i, (name, text)) in files.iter().enumerate() {
+                        let to = if i == 0 {
+                            path.clone()
+                        } else {
+                            path.with_file_name(name)
+                        };
+                        fs::write(&to, text).map_err(|source| Error::Write { path: to, source })?;
+                    }
+                    for stale in leftover_nested(&path, files.len() - 1) {
+                        fs::remove_file(&stale).map_err(|source| Error::Write {
+                            path: stale.clone(),
+                            source,
+                        })?;
+                        eprintln!(
+                            "removed {}: the stack has fewer nested stacks now",
+                            stale.display()
+                        );
+                    }
                 }
-                None => write_stdout(&text)?,
+                None if files.len() > 1 => {
+                    return Err(Error::NeedsOutput { files: files.len() });
+                }
+                None => write_stdout(&files[0].1)?,
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, against } => {
-            let text = render_file(&config)?;
-            let committed = read(&against)?;
-            match crate::check::stale_diff(&committed, &text, &against.display().to_string()) {
-                None => Ok(ExitCode::SUCCESS),
-                Some(diff) => {
+            let files = render_files(&config, Some(&against))?;
+            let fix = format!(
+                "Run `synth render {} -o {}` (or `make examples`) and commit the result.",
+                config.display(),
+                against.display()
+            );
+            let mut fresh = true;
+            for (i, (name, text)) in files.iter().enumerate() {
+                let path = if i == 0 {
+                    against.clone()
+                } else {
+                    against.with_file_name(name)
+                };
+                let committed = match fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    Err(_) if i > 0 => {
+                        eprintln!(
+                            "{} is missing: {} renders it. {fix}",
+                            path.display(),
+                            config.display()
+                        );
+                        fresh = false;
+                        continue;
+                    }
+                    Err(source) => return Err(Error::Read { path, source }),
+                };
+                if let Some(diff) =
+                    crate::check::stale_diff(&committed, text, &path.display().to_string())
+                {
                     eprintln!(
-                        "{} is stale: it is not what {} renders to. Run `synth render {} -o {}` (or `make examples`) and commit the result.\n{diff}",
-                        against.display(),
-                        config.display(),
-                        config.display(),
-                        against.display()
+                        "{} is stale: it is not what {} renders to. {fix}\n{diff}",
+                        path.display(),
+                        config.display()
                     );
-                    Ok(ExitCode::FAILURE)
+                    fresh = false;
                 }
             }
+            for stale in leftover_nested(&against, files.len() - 1) {
+                eprintln!(
+                    "{} is left over: {} renders {} nested stacks. Delete it, or {fix}",
+                    stale.display(),
+                    config.display(),
+                    files.len() - 1
+                );
+                fresh = false;
+            }
+            Ok(if fresh {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Schema => {
             write_stdout(&crate::schema::json_schema()?)?;

@@ -29,8 +29,39 @@ pub struct RawConfig {
     pub function: RawFunction,
     pub code: RawCode,
     pub notifications: RawNotifications,
+    /// The function's execution role: created by the stack (optionally with a
+    /// permissions boundary and a path), or an existing role.
+    #[serde(default)]
+    pub role: RawRole,
     /// The databases whose secrets this function rotates (at least one).
     pub databases: Vec<RawDatabase>,
+    /// How a large stack is split (every key optional; see synth/README.md,
+    /// "Large stacks").
+    #[serde(default)]
+    pub layout: RawLayout,
+}
+
+/// Where the rotation schedules go. Up to `inline_schedules_max` databases,
+/// the schedules are in the main template; past it, in nested stacks of
+/// `schedules_per_nested_stack` each, in files next to the main template.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLayout {
+    /// Most databases whose schedules stay in the main template (default 50;
+    /// 0 always uses nested stacks).
+    pub inline_schedules_max: usize,
+    /// Schedules per nested stack, at least 1 (default 100).
+    #[schemars(range(min = 1))]
+    pub schedules_per_nested_stack: usize,
+}
+
+impl Default for RawLayout {
+    fn default() -> Self {
+        RawLayout {
+            inline_schedules_max: crate::layout::DEFAULT_INLINE_SCHEDULES_MAX,
+            schedules_per_nested_stack: crate::layout::DEFAULT_SCHEDULES_PER_NESTED_STACK,
+        }
+    }
 }
 
 /// Where the function runs: it must reach the databases and Secrets Manager.
@@ -47,18 +78,40 @@ pub struct RawNetwork {
     pub database_security_group_id: String,
     /// How the function reaches Secrets Manager from the private subnets.
     pub secrets_manager_endpoint: RawEndpoint,
+    /// How the function reaches the RDS API, which it asks where an
+    /// RDS-managed master secret's database is. Only with `alternating-users`
+    /// databases; omit it when master secrets name their `host`, or when the
+    /// subnets reach the RDS API another way.
+    pub rds_endpoint: Option<RawEndpoint>,
 }
 
 /// Give exactly one of `create: true` or `security_group_id`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
-    /// Create a Secrets Manager interface endpoint (private DNS on) in the subnets.
+    /// Create an interface endpoint for the function alone: private DNS off (the
+    /// service's regional name keeps resolving as before for every other
+    /// workload of the VPC), its security group admits only the function, and
+    /// the function is given the endpoint's own DNS name.
     #[serde(default)]
     pub create: bool,
-    /// Security group of an existing Secrets Manager interface endpoint in the VPC;
-    /// the stack allows 443 from the function to it.
+    /// Security group of an existing interface endpoint of the service in the
+    /// VPC, with private DNS on; the stack allows 443 from the function to it.
     pub security_group_id: Option<String>,
+}
+
+/// The execution role. Every key is optional; `existing_arn` excludes the others.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    /// ARN of a managed policy set as the created role's permissions boundary,
+    /// e.g. `arn:aws:iam::123456789012:policy/team-boundary`.
+    pub permissions_boundary_arn: Option<String>,
+    /// IAM path of the created role, `/` or `/a/b/` (default `/`).
+    pub path: Option<String>,
+    /// ARN of an existing role for the function: the stack creates no IAM
+    /// resource, and the template lists, in a comment, the policy the role needs.
+    pub existing_arn: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

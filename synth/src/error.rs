@@ -65,6 +65,17 @@ pub enum Error {
     Config { diagnostics: Diagnostics },
     #[error("cannot render the template")]
     Render(#[from] askama::Error),
+    #[error("the stack would not deploy ({count} limit{s} passed):\n{list}", count = problems.len(), s = if problems.len() == 1 { "" } else { "s" }, list = problems.join("\n"))]
+    Limits { problems: Vec<String> },
+    #[error("rendered `{file}` is not YAML (a bug in the template)")]
+    Rendered {
+        file: String,
+        source: serde_yaml_ng::Error,
+    },
+    #[error(
+        "the stack renders to {files} files (a main template and nested stacks of rotation schedules): give `-o FILE`, and the nested templates are written next to it"
+    )]
+    NeedsOutput { files: usize },
     #[error("cannot serialize the JSON schema")]
     Schema(#[from] serde_json::Error),
 }

@@ -10,6 +10,8 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod layout;
+pub mod limits;
 pub mod locate;
 pub mod model;
 pub mod render;
@@ -22,7 +24,48 @@ pub use error::{Error, Result};
 /// Validates and renders a config. `file` names it in errors and in the
 /// header of the output; pass it as users would type it (e.g. a path relative
 /// to the repository root) so the output does not depend on the machine.
+/// Returns the main template only; a large config also has nested stacks
+/// ([`render_files`] returns every file).
 pub fn render_config(source: &str, file: &str) -> Result<String> {
-    let stack = validate::load(source, file)?;
-    render::render(&stack)
+    let name = default_parent_file(file);
+    let mut files = render_files(source, file, &name)?;
+    Ok(files.swap_remove(0).1)
+}
+
+/// The main template's file name when none is given: `dir/x.yaml` -> `x.template.yaml`.
+pub fn default_parent_file(config: &str) -> String {
+    let name = config.rsplit(['/', '\\']).next().unwrap_or(config);
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(name);
+    format!("{stem}.template.yaml")
+}
+
+/// Validates and renders a config into every file of its stack: the main
+/// template, named `parent_file` (a file name, no directory), first, then its
+/// nested templates (see [`layout`]), each as (file name, text). Fails when a
+/// file would pass a CloudFormation or IAM limit ([`limits`]).
+pub fn render_files(source: &str, file: &str, parent_file: &str) -> Result<Vec<(String, String)>> {
+    Ok(render_measured(source, file, parent_file)?.0)
+}
+
+/// Rendered files as (file name, text), the main template first.
+pub type Files = Vec<(String, String)>;
+
+/// [`render_files`], with each file's [`limits::Shape`] (for `make bench-synth`).
+pub fn render_measured(
+    source: &str,
+    file: &str,
+    parent_file: &str,
+) -> Result<(Files, Vec<limits::Shape>)> {
+    let mut stack = validate::load(source, file)?;
+    stack.layout.parent_file = parent_file.to_owned();
+    let mut files = vec![(parent_file.to_owned(), render::render(&stack)?)];
+    for nested in stack.nested_stacks() {
+        let text = render::render_nested(&stack, &nested)?;
+        files.push((nested.file.clone(), text));
+    }
+    let shapes = limits::check(&files, stack.nests_schedules())?;
+    Ok((files, shapes))
 }

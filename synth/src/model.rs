@@ -23,7 +23,26 @@ pub struct Stack {
     pub code: Artifact,
     pub layer: Artifact,
     pub notifications: Notifications,
+    pub role: Role,
     pub databases: Vec<Database>,
+    /// Thresholds of the large-stack layout (see `crate::layout`).
+    pub layout: crate::layout::Layout,
+}
+
+/// The function's execution role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The stack creates the role.
+    Create {
+        path: Option<String>,
+        permissions_boundary_arn: Option<String>,
+    },
+    /// An existing role; the stack creates no IAM resource. `policy` is the
+    /// policy the role needs, as rendered for it (filled in by `render`).
+    Existing { arn: String, policy: String },
+    /// Only inside `render`: the role rendered to document an existing role's
+    /// policy, with names that do not depend on this stack's resources.
+    PolicyOf { arn: String },
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +51,8 @@ pub struct Network {
     pub subnet_ids: Vec<String>,
     pub database_security_group_id: String,
     pub endpoint: Endpoint,
+    /// The route to the RDS API, only when some database alternates users.
+    pub rds_endpoint: Option<Endpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +212,57 @@ impl Stack {
         match &self.network.endpoint {
             Endpoint::Existing { security_group_id } => Some(security_group_id),
             Endpoint::Create => None,
+        }
+    }
+
+    /// The stack creates an `rds` interface endpoint for the function.
+    pub fn create_rds_endpoint(&self) -> bool {
+        self.network.rds_endpoint == Some(Endpoint::Create)
+    }
+
+    /// The security group of an existing `rds` interface endpoint.
+    pub fn existing_rds_endpoint_security_group(&self) -> Option<&str> {
+        match &self.network.rds_endpoint {
+            Some(Endpoint::Existing { security_group_id }) => Some(security_group_id),
+            _ => None,
+        }
+    }
+
+    /// The template has a `RotationFunctionRole` resource (or renders one to
+    /// document an existing role's policy).
+    pub fn creates_role(&self) -> bool {
+        !matches!(self.role, Role::Existing { .. })
+    }
+
+    /// The role is rendered as documentation for an existing role: it may not
+    /// name resources of this stack that do not exist before the function.
+    pub fn portable_policy(&self) -> bool {
+        matches!(self.role, Role::PolicyOf { .. })
+    }
+
+    /// The existing role's ARN and the policy it needs, as YAML.
+    pub fn existing_role(&self) -> Option<(&str, &str)> {
+        match &self.role {
+            Role::Existing { arn, policy } => Some((arn, policy)),
+            _ => None,
+        }
+    }
+
+    /// `Path` and `PermissionsBoundary` of a created role.
+    pub fn role_path(&self) -> Option<&str> {
+        match &self.role {
+            Role::Create { path, .. } => path.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn role_permissions_boundary(&self) -> Option<&str> {
+        match &self.role {
+            Role::Create {
+                permissions_boundary_arn,
+                ..
+            } => permissions_boundary_arn.as_deref(),
+            _ => None,
         }
     }
 

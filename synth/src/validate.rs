@@ -14,11 +14,11 @@ use std::collections::HashSet;
 use rotation_contract::env;
 
 use crate::arn;
-use crate::config::{RawArtifact, RawConfig};
+use crate::config::{RawArtifact, RawConfig, RawEndpoint, Strategy};
 use crate::error::{Diagnostic, Diagnostics, Error, Result};
 use crate::locate::Locator;
 use crate::model::{
-    Artifact, Database, Endpoint, Function, Network, Notifications, Password, Stack,
+    Artifact, Database, Endpoint, Function, Network, Notifications, Password, Role, Stack,
 };
 
 mod databases;
@@ -39,7 +39,8 @@ pub fn load(source: &str, file: &str) -> Result<Stack> {
         },
     })?;
     let mut v = Validator {
-        locator: Locator::new(source),
+        source,
+        locator: std::cell::OnceCell::new(),
         items: Vec::new(),
     };
     let stack = v.stack(raw, file);
@@ -110,8 +111,11 @@ fn tag_char(c: char) -> bool {
         || "_.:/=+-@".contains(c)
 }
 
-struct Validator {
-    locator: Locator,
+struct Validator<'s> {
+    source: &'s str,
+    /// Built at the first diagnostic: indexing a config costs a second parse,
+    /// which a valid config (of 10,000 databases, say) never needs.
+    locator: std::cell::OnceCell<Locator>,
     items: Vec<Diagnostic>,
 }
 
@@ -126,10 +130,13 @@ fn is_name(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
-impl Validator {
+impl Validator<'_> {
     fn err(&mut self, path: &str, problem: impl Into<String>, fix: impl Into<String>) {
         self.items.push(Diagnostic {
-            line: self.locator.line(path),
+            line: self
+                .locator
+                .get_or_init(|| Locator::new(self.source))
+                .line(path),
             path: path.to_owned(),
             problem: problem.into(),
             fix: fix.into(),
@@ -162,8 +169,11 @@ impl Validator {
         let code = self.artifact("code.function", &raw.code.function);
         let layer = self.artifact("code.layer", &raw.code.layer);
         let notifications = self.notifications(&raw);
+        let role = self.role(&raw);
         let databases = self.databases(&raw.databases);
         self.password_fits_every_engine(&function, &databases);
+        self.rds_endpoint_needed(&network, &databases);
+        let layout = self.layout(&raw.layout);
         Stack {
             name: raw.name,
             source: file.to_owned(),
@@ -173,7 +183,29 @@ impl Validator {
             code,
             layer,
             notifications,
+            role,
             databases,
+            layout,
+        }
+    }
+
+    /// `layout`: a nested stack holds at least one schedule. Upper bounds are
+    /// the CloudFormation limits, which `limits` checks on the rendered files.
+    fn layout(&mut self, raw: &crate::config::RawLayout) -> crate::layout::Layout {
+        if raw.schedules_per_nested_stack == 0 {
+            self.err(
+                "layout.schedules_per_nested_stack",
+                "a nested stack must hold at least one rotation schedule",
+                format!(
+                    "use a number from 1 to 490, or remove the key for the default ({})",
+                    crate::layout::DEFAULT_SCHEDULES_PER_NESTED_STACK
+                ),
+            );
+        }
+        crate::layout::Layout {
+            inline_schedules_max: raw.inline_schedules_max,
+            schedules_per_nested_stack: raw.schedules_per_nested_stack.max(1),
+            ..crate::layout::Layout::default()
         }
     }
 
@@ -297,12 +329,31 @@ impl Validator {
             "sg",
             "security group",
         );
-        let e = &n.secrets_manager_endpoint;
-        let endpoint = match (&e.create, &e.security_group_id) {
+        let endpoint = self.endpoint(
+            "network.secrets_manager_endpoint",
+            &n.secrets_manager_endpoint,
+            "Secrets Manager",
+        );
+        let rds_endpoint = n
+            .rds_endpoint
+            .as_ref()
+            .map(|e| self.endpoint("network.rds_endpoint", e, "RDS"));
+        Network {
+            vpc_id: n.vpc_id.clone(),
+            subnet_ids: n.subnet_ids.clone(),
+            database_security_group_id: n.database_security_group_id.clone(),
+            endpoint,
+            rds_endpoint,
+        }
+    }
+
+    /// An interface endpoint of `service`: created for the function, or an existing one.
+    fn endpoint(&mut self, path: &str, e: &RawEndpoint, service: &str) -> Endpoint {
+        match (&e.create, &e.security_group_id) {
             (true, None) => Endpoint::Create,
             (false, Some(sg)) => {
                 self.ec2_id(
-                    "network.secrets_manager_endpoint.security_group_id",
+                    &format!("{path}.security_group_id"),
                     sg,
                     "sg",
                     "security group",
@@ -313,7 +364,7 @@ impl Validator {
             }
             (true, Some(_)) => {
                 self.err(
-                    "network.secrets_manager_endpoint",
+                    path,
                     "both `create: true` and `security_group_id` are set",
                     "keep `create: true` to create an endpoint, or `security_group_id` to use the existing one, not both",
                 );
@@ -321,18 +372,81 @@ impl Validator {
             }
             (false, None) => {
                 self.err(
-                    "network.secrets_manager_endpoint",
-                    "no Secrets Manager endpoint: the function in private subnets could not reach Secrets Manager",
-                    "set `create: true`, or `security_group_id` of the existing Secrets Manager interface endpoint",
+                    path,
+                    format!(
+                        "no {service} endpoint: the function in private subnets could not reach {service}"
+                    ),
+                    format!(
+                        "set `create: true`, or `security_group_id` of the existing {service} interface endpoint"
+                    ),
                 );
                 Endpoint::Create
             }
-        };
-        Network {
-            vpc_id: n.vpc_id.clone(),
-            subnet_ids: n.subnet_ids.clone(),
-            database_security_group_id: n.database_security_group_id.clone(),
-            endpoint,
+        }
+    }
+
+    /// The RDS API is only called for alternating users (to find an
+    /// RDS-managed master secret's database): a route to it for a stack
+    /// without them would open a path nothing uses.
+    fn rds_endpoint_needed(&mut self, network: &Network, databases: &[Database]) {
+        if network.rds_endpoint.is_some()
+            && !databases
+                .iter()
+                .any(|d| d.strategy == Strategy::AlternatingUsers)
+        {
+            self.err(
+                "network.rds_endpoint",
+                "no database alternates users, so the function never calls the RDS API",
+                "remove `rds_endpoint`",
+            );
+        }
+    }
+
+    fn role(&mut self, raw: &RawConfig) -> Role {
+        let r = &raw.role;
+        if let Some(a) = &r.permissions_boundary_arn
+            && arn::iam(a, "policy/").is_none()
+        {
+            self.err(
+                "role.permissions_boundary_arn",
+                format!("`{a}` is not an IAM managed policy ARN"),
+                "write `arn:aws:iam::ACCOUNT:policy/NAME` (or `arn:aws:iam::aws:policy/NAME` for an AWS managed policy)",
+            );
+        }
+        if let Some(p) = &r.path
+            && !arn::iam_path(p)
+        {
+            self.err(
+                "role.path",
+                format!("`{}` is not an IAM path", p.escape_debug()),
+                "write `/` or a path that starts and ends with `/`, such as `/rotation/`, of at most 512 printable ASCII characters",
+            );
+        }
+        match &r.existing_arn {
+            None => Role::Create {
+                path: r.path.clone(),
+                permissions_boundary_arn: r.permissions_boundary_arn.clone(),
+            },
+            Some(a) => {
+                if arn::iam(a, "role/").is_none_or(|x| x.account == "aws") {
+                    self.err(
+                        "role.existing_arn",
+                        format!("`{a}` is not an IAM role ARN"),
+                        "write `arn:aws:iam::ACCOUNT:role/NAME` (with the role's path, if any, before NAME), in the function's account",
+                    );
+                }
+                if r.path.is_some() || r.permissions_boundary_arn.is_some() {
+                    self.err(
+                        "role",
+                        "`existing_arn` is set with `path` or `permissions_boundary_arn`, which only apply to a role the stack creates",
+                        "remove `path` and `permissions_boundary_arn`, or `existing_arn`",
+                    );
+                }
+                Role::Existing {
+                    arn: a.clone(),
+                    policy: String::new(),
+                }
+            }
         }
     }
 

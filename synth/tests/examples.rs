@@ -60,6 +60,18 @@ fn render(path: &Path) -> String {
     try_render(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Every file a config renders to, as `make examples` writes them: the main
+/// template beside the config, then its nested stacks (large configs only).
+fn try_render_files(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let source = fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let parent = name_of(&template_beside(path));
+    synth::render_files(&source, &shown(path), &parent).map_err(|e| e.to_string())
+}
+
+fn render_files(path: &Path) -> Vec<(String, String)> {
+    try_render_files(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn template_beside(config: &Path) -> PathBuf {
     config.with_file_name(name_of(config).replace(".yaml", ".template.yaml"))
 }
@@ -70,46 +82,62 @@ fn config_beside(template: &Path) -> PathBuf {
 
 /// What is wrong between the configs and the committed templates of `dir`:
 /// a config that does not render, a config without its template, a stale
-/// template (with the diff), a template without its config.
+/// template (with the diff), a template without its config, a nested stack
+/// template that no config renders (left from a larger config).
 fn template_problems(dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
+    // Nested templates the configs render, by file name.
+    let mut rendered_nested = std::collections::BTreeSet::new();
     for path in files(dir) {
-        if is_template(&path) {
-            if !config_beside(&path).exists() {
-                problems.push(format!(
-                    "{} has no config beside it ({}): delete the template, or restore the config and run `make examples`",
-                    shown(&path),
-                    shown(&config_beside(&path))
-                ));
-            }
-            continue;
-        }
         if !is_config(&path) {
             continue;
         }
-        let rendered = match try_render(&path) {
-            Ok(text) => text,
+        let rendered = match try_render_files(&path) {
+            Ok(files) => files,
             Err(e) => {
                 problems.push(format!("{} does not render: {e}", shown(&path)));
                 continue;
             }
         };
-        let template = template_beside(&path);
-        match fs::read_to_string(&template) {
-            Err(e) => problems.push(format!(
-                "{} is missing ({e}); run `make examples` and commit it",
-                shown(&template)
-            )),
-            Ok(committed) => {
-                if let Some(diff) = synth::check::stale_diff(&committed, &rendered, "committed") {
-                    problems.push(format!(
-                        "{} is stale; run `make examples` to regenerate it\n{diff}",
-                        shown(&template)
-                    ));
+        for (i, (name, text)) in rendered.iter().enumerate() {
+            let template = dir.join(name);
+            if i > 0 {
+                rendered_nested.insert(name.clone());
+            }
+            match fs::read_to_string(&template) {
+                Err(e) => problems.push(format!(
+                    "{} is missing ({e}); run `make examples` and commit it",
+                    shown(&template)
+                )),
+                Ok(committed) => {
+                    if let Some(diff) = synth::check::stale_diff(&committed, text, "committed") {
+                        problems.push(format!(
+                            "{} is stale; run `make examples` to regenerate it\n{diff}",
+                            shown(&template)
+                        ));
+                    }
                 }
             }
         }
     }
+    for path in files(dir) {
+        if !is_template(&path) || rendered_nested.contains(&name_of(&path)) {
+            continue;
+        }
+        if name_of(&path).contains(".schedules-") {
+            problems.push(format!(
+                "{} is a nested stack template that no config renders: delete it, or run `make examples` (which removes it)",
+                shown(&path)
+            ));
+        } else if !config_beside(&path).exists() {
+            problems.push(format!(
+                "{} has no config beside it ({}): delete the template, or restore the config and run `make examples`",
+                shown(&path),
+                shown(&config_beside(&path))
+            ));
+        }
+    }
+    problems.sort();
     problems
 }
 
@@ -142,11 +170,24 @@ fn freshness_check_catches_missing_stale_and_orphan_templates() {
     fs::write(dir.join("edited.template.yaml"), edited).unwrap();
     // A template whose config was deleted.
     fs::write(dir.join("gone.template.yaml"), render(&example)).unwrap();
+    // A nested stack template left from a config that had more databases.
+    fs::write(
+        dir.join("fresh.schedules-3.template.yaml"),
+        "Resources: {}\n",
+    )
+    .unwrap();
 
-    let problems = template_problems(&dir);
+    let mut problems = template_problems(&dir);
     fs::remove_dir_all(&dir).unwrap();
 
-    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    let leftover = problems.remove(1);
+    assert!(
+        leftover.starts_with(
+            "examples/fresh.schedules-3.template.yaml is a nested stack template that no config renders"
+        ),
+        "{leftover}"
+    );
     assert!(
         problems[0].starts_with("examples/edited.template.yaml is stale; run `make examples`")
             && problems[0].contains("MemorySize: 512")
@@ -220,17 +261,60 @@ fn every_output_is_plain_yaml_cloudformation() {
 #[test]
 fn rendering_is_deterministic() {
     for config in configs() {
-        let first = render(&config);
-        for _ in 0..3 {
-            assert_eq!(first, render(&config), "{}", config.display());
+        let first = render_files(&config);
+        for _ in 0..2 {
+            assert_eq!(first, render_files(&config), "{}", config.display());
         }
     }
+}
+
+/// The nested templates parse as plain CloudFormation too, and the main
+/// template creates each of them from the file next to it.
+#[test]
+fn nested_templates_are_plain_yaml_cloudformation() {
+    let mut seen = 0;
+    for config in configs() {
+        let files = render_files(&config);
+        let main: Value = serde_yaml_ng::from_str(&files[0].1).unwrap();
+        for (name, text) in &files[1..] {
+            seen += 1;
+            let doc: Value =
+                serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_untagged(&doc, "");
+            assert_eq!(doc["AWSTemplateFormatVersion"].as_str(), Some("2010-09-09"));
+            assert!(
+                text.starts_with("# Generated by synth from \"examples/"),
+                "{name}"
+            );
+            let urls: Vec<&str> = main["Resources"]
+                .as_mapping()
+                .unwrap()
+                .values()
+                .filter_map(|r| r["Properties"]["TemplateURL"].as_str())
+                .collect();
+            assert!(
+                urls.contains(&name.as_str()),
+                "{name} is not created by the main template"
+            );
+        }
+    }
+    assert!(seen > 0, "no example has nested stacks");
 }
 
 #[test]
 fn policy_names_every_secret_and_no_wildcard_secret() {
     for config in configs() {
         let doc: Value = serde_yaml_ng::from_str(&render(&config)).unwrap();
+        if doc["Resources"].get("RotationFunctionRole").is_none() {
+            // An existing role (role.existing_arn): no policy in this stack
+            // (tests/role.rs checks the one documented for it).
+            assert!(
+                doc["Resources"]["RotationFunction"]["Properties"]["Role"].is_string(),
+                "{}",
+                config.display()
+            );
+            continue;
+        }
         let statements = &doc["Resources"]["RotationFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
             ["Statement"];
         for s in statements.as_sequence().unwrap() {
@@ -249,8 +333,21 @@ fn policy_names_every_secret_and_no_wildcard_secret() {
                 .iter()
                 .any(|a| a.starts_with("secretsmanager:") || a.starts_with("kms:"))
             {
+                // A wildcard only with the condition that scopes it: the
+                // rotation function for secrets, Secrets Manager for keys.
                 let text = serde_yaml_ng::to_string(&s["Resource"]).unwrap();
-                assert!(!text.contains('*'), "wildcard resource in {s:?}");
+                let scoped = !s["Condition"]["StringEquals"]
+                    ["secretsmanager:resource/AllowRotationLambdaArn"]
+                    .is_null()
+                    || !s["Condition"]["StringEquals"]["kms:ViaService"].is_null();
+                assert!(
+                    !text.contains('*') || scoped,
+                    "unconditioned wildcard resource in {s:?}"
+                );
+                assert!(
+                    !text.contains("\"*\"") && !text.trim().eq("'*'"),
+                    "bare * in {s:?}"
+                );
             }
         }
     }

@@ -9,6 +9,8 @@
 //! what the entries before it claimed. A new rule is one new method here and
 //! one line in `Validator::database`.
 
+use std::collections::HashMap;
+
 use super::{Validator, is_name};
 use crate::arn;
 use crate::config::{RawDatabase, Strategy};
@@ -74,16 +76,19 @@ impl<'a> Entry<'a> {
 
 /// What the entries before the current one claimed.
 #[derive(Default)]
+/// Maps, not lists: a config of 10,000 databases compares each entry with
+/// every earlier one, which lists would make quadratic.
 struct Earlier {
-    /// Name and logical ID of each entry whose name was valid and distinct.
-    names: Vec<(String, String)>,
-    /// Entry name and secret ARN of each distinct secret.
-    secrets: Vec<(String, String)>,
+    /// Name of the entry that took each name and each logical ID, for entries
+    /// whose name was valid and distinct.
+    names: HashMap<String, String>,
+    /// Entry name of each distinct secret ARN.
+    secrets: HashMap<String, String>,
     /// Partition and region of the first well-formed secret ARN.
     region: Option<(String, String)>,
 }
 
-impl Validator {
+impl Validator<'_> {
     pub(super) fn databases(&mut self, raw: &[RawDatabase]) -> Vec<Database> {
         self.at_least_one_database(raw);
         let mut earlier = Earlier::default();
@@ -149,11 +154,11 @@ impl Validator {
         if !is_name(&d.raw.name, NAME_MAX_LEN) {
             return;
         }
-        if let Some((other, _)) = earlier
+        let clash = earlier
             .names
-            .iter()
-            .find(|(n, id)| *n == d.raw.name || *id == d.logical_id)
-        {
+            .get(&d.raw.name)
+            .or_else(|| earlier.names.get(&d.logical_id));
+        if let Some(other) = clash {
             self.err(
                 &d.at("name"),
                 format!(
@@ -163,9 +168,11 @@ impl Validator {
                 "give each database a distinct name; names become CloudFormation logical IDs",
             );
         } else {
+            // Names are lowercase and logical IDs start uppercase: one map holds both.
+            earlier.names.insert(d.raw.name.clone(), d.raw.name.clone());
             earlier
                 .names
-                .push((d.raw.name.clone(), d.logical_id.clone()));
+                .insert(d.logical_id.clone(), d.raw.name.clone());
         }
     }
 
@@ -179,7 +186,7 @@ impl Validator {
     /// No earlier entry rotates the same secret: a secret has only one
     /// rotation schedule, and a second would fight the first.
     fn secret_is_rotated_once(&mut self, d: &Entry<'_>, earlier: &mut Earlier) {
-        if let Some((other, _)) = earlier.secrets.iter().find(|(_, s)| *s == d.raw.secret_arn) {
+        if let Some(other) = earlier.secrets.get(&d.raw.secret_arn) {
             self.err(
                 &d.at("secret_arn"),
                 format!("the secret is already rotated by database `{other}`"),
@@ -188,7 +195,7 @@ impl Validator {
         } else {
             earlier
                 .secrets
-                .push((d.raw.name.clone(), d.raw.secret_arn.clone()));
+                .insert(d.raw.secret_arn.clone(), d.raw.name.clone());
         }
     }
 
