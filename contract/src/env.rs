@@ -169,8 +169,12 @@ pub const DB_STATEMENT_TIMEOUT: Integer = Integer {
 /// An endpoint override for Secrets Manager (a VPC endpoint, or a local server in tests).
 pub const SECRETS_MANAGER_ENDPOINT: &str = "SECRETS_MANAGER_ENDPOINT";
 
-/// Every variable the function reads (besides Lambda's and the AWS SDK's own).
-pub const NAMES: [&str; 13] = [
+/// An endpoint override for the RDS API (an `rds` VPC endpoint), read by the AWS SDK itself:
+/// the stack sets it when it creates such an endpoint for RDS-managed master secrets.
+pub const RDS_ENDPOINT: &str = "AWS_ENDPOINT_URL_RDS";
+
+/// Every variable the stack may set for the function (besides Lambda's own).
+pub const NAMES: [&str; 14] = [
     PASSWORD_LENGTH.name,
     EXCLUDE_CHARACTERS,
     EXCLUDE_NUMBERS.name,
@@ -184,6 +188,7 @@ pub const NAMES: [&str; 13] = [
     MYSQL_MAX_USER_LENGTH.name,
     DB_STATEMENT_TIMEOUT.name,
     SECRETS_MANAGER_ENDPOINT,
+    RDS_ENDPOINT,
 ];
 
 /// The characters left out of passwords when `EXCLUDE_CHARACTERS` is unset: they break
