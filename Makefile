@@ -92,3 +92,14 @@ clean:
 	scripts/testenv.sh down
 	rm -rf $(VENV) dist
 	cargo clean
+
+# The rotation protocol over every interleaving (lambda/tests/protocol_model.rs). `make test` runs
+# its quick bound; model-check the stated one (two concurrent invocations, two crashes, one
+# cancel-and-restart at any moment, one database restart), model-check-long a larger one (also
+# calls failing before or after their effect on a warm instance, and a second rotation).
+.PHONY: model-check model-check-long
+model-check:
+	MODEL_CHECK=stated cargo test --release -p rotation-lambda --test protocol_model -- --nocapture
+
+model-check-long:
+	MODEL_CHECK=long cargo test --release -p rotation-lambda --test protocol_model -- --nocapture
