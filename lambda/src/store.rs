@@ -92,6 +92,44 @@ pub trait SecretStore: Send + Sync {
     ) -> Result<(), RotationError>;
 }
 
+/// A shared store is a store: a function instance and the code that inspects its version cache
+/// (a test, the protocol model) can hold the same one.
+#[async_trait]
+impl<S: SecretStore + ?Sized> SecretStore for std::sync::Arc<S> {
+    async fn describe(&self, secret: &str) -> Result<SecretMetadata, RotationError> {
+        (**self).describe(secret).await
+    }
+
+    async fn get(
+        &self,
+        secret: &str,
+        which: Staged<'_>,
+    ) -> Result<Option<SecretValue>, RotationError> {
+        (**self).get(secret, which).await
+    }
+
+    async fn put_pending(
+        &self,
+        secret: &str,
+        token: &str,
+        value: &SecretValue,
+        rotation_token: Option<&str>,
+    ) -> Result<(), RotationError> {
+        (**self)
+            .put_pending(secret, token, value, rotation_token)
+            .await
+    }
+
+    async fn promote(
+        &self,
+        secret: &str,
+        version: &str,
+        from: Option<&str>,
+    ) -> Result<(), RotationError> {
+        (**self).promote(secret, version, from).await
+    }
+}
+
 /// The real Secrets Manager.
 #[derive(Debug, Clone)]
 pub struct AwsSecretStore {

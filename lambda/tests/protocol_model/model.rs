@@ -222,55 +222,15 @@ impl SecretStore for Shared {
     }
 }
 
-/// The instance's store handle for its [`Rotator`].
-struct InstanceStore(Arc<CachingStore<Shared>>);
-
-#[async_trait]
-impl SecretStore for InstanceStore {
-    async fn describe(&self, secret: &str) -> Result<SecretMetadata, RotationError> {
-        self.0.describe(secret).await
-    }
-    async fn get(
-        &self,
-        secret: &str,
-        which: Staged<'_>,
-    ) -> Result<Option<SecretValue>, RotationError> {
-        self.0.get(secret, which).await
-    }
-    async fn put_pending(
-        &self,
-        secret: &str,
-        token: &str,
-        value: &SecretValue,
-        rotation_token: Option<&str>,
-    ) -> Result<(), RotationError> {
-        self.0
-            .put_pending(secret, token, value, rotation_token)
-            .await
-    }
-    async fn promote(
-        &self,
-        secret: &str,
-        version: &str,
-        from: Option<&str>,
-    ) -> Result<(), RotationError> {
-        self.0.promote(secret, version, from).await
-    }
-}
-
 struct Instance {
     cache: Arc<CachingStore<Shared>>,
-    rotator: Arc<Rotator<InstanceStore, MemoryConnector>>,
+    rotator: Arc<Rotator<Arc<CachingStore<Shared>>, MemoryConnector>>,
 }
 
 impl Instance {
     fn new(store: &MemoryStore, db: &MemoryConnector) -> Self {
         let cache = Arc::new(CachingStore::new(Shared(store.clone())));
-        let rotator = Arc::new(Rotator::new(
-            InstanceStore(cache.clone()),
-            db.clone(),
-            config(),
-        ));
+        let rotator = Arc::new(Rotator::new(cache.clone(), db.clone(), config()));
         Self { cache, rotator }
     }
 
