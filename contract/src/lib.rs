@@ -5,10 +5,12 @@
 //! password length the stack allowed and the function refused is a rotation that fails at
 //! 3 a.m.). This crate is the one copy: the engines with their families, default ports and
 //! limits ([`engine`]), every environment variable with its default and accepted values
-//! ([`env`]), and where the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]).
+//! ([`env`]), the metrics the function writes and the dashboard reads ([`metrics`]), and where
+//! the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]).
 
 pub mod engine;
 pub mod env;
+pub mod metrics;
 
 pub use engine::{Engine, EngineFamily};
 

@@ -148,4 +148,11 @@ impl<S: SecretStore> SecretStore for CachingStore<S> {
     ) -> Result<(), RotationError> {
         self.inner.promote(secret, version, from).await
     }
+
+    fn cached(&self, secret: &str, version: &str) -> Option<SecretValue> {
+        self.cache()
+            .values
+            .get(&(secret.to_owned(), version.to_owned()))
+            .cloned()
+    }
 }

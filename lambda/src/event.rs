@@ -1,6 +1,8 @@
-//! The event Secrets Manager sends for each rotation step.
+//! The events the function answers: the one Secrets Manager sends for each rotation step, and
+//! the operator actions (`{"Action": "preflight" | "recover" | "audit", ...}`) a person or the
+//! stack's schedule sends.
 //!
-//! The event is parsed from raw JSON here rather than by the runtime so that a malformed event
+//! Events are parsed from raw JSON here rather than by the runtime so that a malformed event
 //! fails with this function's own error kind and a message listing what is allowed.
 
 use serde::Deserialize;
@@ -87,6 +89,78 @@ impl RotationEvent {
     }
 }
 
+/// Anything the function can be invoked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// A rotation step, from Secrets Manager.
+    Rotation(RotationEvent),
+    /// Read-only checks of everything a rotation of the secret needs.
+    Preflight { secret_id: String },
+    /// The versions of a stuck secret, which log in, and the one safe action (taken when
+    /// `apply`).
+    Recover { secret_id: String, apply: bool },
+    /// Every secret this function rotates, checked for an overdue rotation.
+    Audit,
+}
+
+impl Invocation {
+    /// The action names an operator event may carry.
+    pub const ACTIONS: [&'static str; 3] = ["preflight", "recover", "audit"];
+
+    pub fn from_json(value: serde_json::Value) -> Result<Self, RotationError> {
+        let Some(action) = value.get("Action") else {
+            return RotationEvent::from_json(value).map(Self::Rotation);
+        };
+        if value.get("Step").is_some() {
+            return Err(RotationError::InvalidEvent(
+                "the event has both `Action` and `Step`; send a rotation step or an operator \
+                 action, not both"
+                    .into(),
+            ));
+        }
+        let action = action
+            .as_str()
+            .ok_or_else(|| RotationError::InvalidEvent("`Action` must be a string".into()))?;
+        let secret_id = || {
+            value
+                .get("SecretId")
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    RotationError::InvalidEvent(format!(
+                        "`{action}` needs `SecretId`: the secret's ARN or name"
+                    ))
+                })
+        };
+        match action {
+            "preflight" => Ok(Self::Preflight {
+                secret_id: secret_id()?,
+            }),
+            "recover" => {
+                let apply = match value.get("Apply") {
+                    None | Some(serde_json::Value::Null) => false,
+                    Some(serde_json::Value::Bool(apply)) => *apply,
+                    Some(_) => {
+                        return Err(RotationError::InvalidEvent(
+                            "`Apply` must be true or false".into(),
+                        ));
+                    }
+                };
+                Ok(Self::Recover {
+                    secret_id: secret_id()?,
+                    apply,
+                })
+            }
+            "audit" => Ok(Self::Audit),
+            other => Err(RotationError::InvalidEvent(format!(
+                "`Action` is `{other}`; it must be one of {}",
+                Self::ACTIONS.map(|n| format!("`{n}`")).join(", ")
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +202,67 @@ mod tests {
         assert!(message.contains("`create`"), "{message}");
         for name in Step::NAMES {
             assert!(message.contains(name), "{message}");
+        }
+    }
+
+    fn invocation(text: &str) -> Result<Invocation, RotationError> {
+        Invocation::from_json(serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn operator_actions_are_told_apart_from_steps() {
+        assert!(matches!(
+            invocation(r#"{"SecretId":"s","ClientRequestToken":"t","Step":"setSecret"}"#),
+            Ok(Invocation::Rotation(_))
+        ));
+        assert_eq!(
+            invocation(r#"{"Action":"preflight","SecretId":"arn:s"}"#).unwrap(),
+            Invocation::Preflight {
+                secret_id: "arn:s".into()
+            }
+        );
+        assert_eq!(
+            invocation(r#"{"Action":"recover","SecretId":"s"}"#).unwrap(),
+            Invocation::Recover {
+                secret_id: "s".into(),
+                apply: false
+            }
+        );
+        assert_eq!(
+            invocation(r#"{"Action":"recover","SecretId":"s","Apply":true}"#).unwrap(),
+            Invocation::Recover {
+                secret_id: "s".into(),
+                apply: true
+            }
+        );
+        assert_eq!(
+            invocation(r#"{"Action":"audit"}"#).unwrap(),
+            Invocation::Audit
+        );
+    }
+
+    #[test]
+    fn bad_operator_events_say_what_to_send() {
+        for (text, expected) in [
+            (r#"{"Action":"preflight"}"#, "SecretId"),
+            (r#"{"Action":"recover","SecretId":""}"#, "SecretId"),
+            (
+                r#"{"Action":"recover","SecretId":"s","Apply":"yes"}"#,
+                "`Apply`",
+            ),
+            (
+                r#"{"Action":"rotate","SecretId":"s"}"#,
+                "`preflight`, `recover`, `audit`",
+            ),
+            (r#"{"Action":7}"#, "`Action` must be a string"),
+            (
+                r#"{"Action":"audit","Step":"setSecret"}"#,
+                "both `Action` and `Step`",
+            ),
+        ] {
+            let error = invocation(text).unwrap_err();
+            assert_eq!(error.kind(), "InvalidEvent");
+            assert!(error.to_string().contains(expected), "{text}: {error}");
         }
     }
 

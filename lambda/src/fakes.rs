@@ -689,6 +689,7 @@ impl SecretStore for MemoryStore {
         self.call(StoreOp::DescribeSecret, secret, |state| {
             let s = state.secret(StoreOp::DescribeSecret, secret)?;
             Ok(SecretMetadata {
+                name: Some(secret.to_owned()),
                 rotation_enabled: s.rotation_enabled,
                 versions: s.labelled(),
                 tags: s.tags.clone(),
@@ -1515,6 +1516,40 @@ impl Session for MemorySession {
             Ok(())
         })
         .await
+    }
+
+    async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
+        if username != self.user {
+            return Err(self.database_error(
+                DbOp::SetOwnPassword.action(),
+                format!(
+                    "the session's login user is `{}`, not `{username}`; a rotation would refuse \
+                     to change the password",
+                    self.user
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The whole clone, then the users and the change log put back as they were: the
+    /// PostgreSQL rehearsal's rolled-back transaction.
+    async fn rehearse_clone(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        let saved = {
+            let state = self.connector.state();
+            (state.databases.clone(), state.password_changes.len())
+        };
+        let throwaway = SecretString::from("rehearsal-only-password");
+        let result = self.clone_user(template, host, target, &throwaway).await;
+        let mut state = self.connector.state();
+        state.databases = saved.0;
+        state.password_changes.truncate(saved.1);
+        result
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {

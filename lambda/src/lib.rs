@@ -9,7 +9,8 @@
 //! [`steps`] holds the guard and the four steps, generic over a [`store::SecretStore`] (Secrets
 //! Manager) and a [`db::Connector`] (the database engines); [`alternating`] is the
 //! alternating-users strategy (partner naming, the master login) with [`rds`], the RDS API it
-//! asks where an RDS-managed master secret's database is.
+//! asks where an RDS-managed master secret's database is. [`ops`] holds what operators invoke
+//! the function with (preflight, recover, audit) and [`metrics`] the metric line of each step.
 
 pub mod alternating;
 pub mod cache;
@@ -20,6 +21,8 @@ pub use rotation_contract::engine;
 pub mod error;
 pub mod event;
 pub mod fakes;
+pub mod metrics;
+pub mod ops;
 pub mod password;
 pub mod rds;
 pub mod secret;
@@ -28,5 +31,5 @@ pub mod store;
 
 pub use config::Config;
 pub use error::RotationError;
-pub use event::{RotationEvent, Step};
+pub use event::{Invocation, RotationEvent, Step};
 pub use steps::Rotator;

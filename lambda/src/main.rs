@@ -1,5 +1,9 @@
 //! The Lambda entry point: read the configuration, build the clients once, serve events.
 //!
+//! Rotation steps answer nothing (Secrets Manager reads only success or failure) and print
+//! their metric line (Embedded Metric Format) whatever the outcome; operator actions
+//! (preflight, recover, audit) answer their JSON report.
+//!
 //! A configuration error does not crash the runtime at start (Lambda would only report an exit
 //! status): it is logged once and returned by every invocation with its own error type, so the
 //! rotation failure in Secrets Manager names the variable to fix.
@@ -7,10 +11,95 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotation::cache::CachingStore;
 use rotation::db::Drivers;
+use rotation::metrics::{self, StepMetrics};
+use rotation::ops::{audit, preflight, recover};
 use rotation::rds::AwsRds;
 use rotation::store::AwsSecretStore;
-use rotation::{Config, RotationError, RotationEvent, Rotator};
+use rotation::{Config, Invocation, RotationError, Rotator};
+use serde_json::Value;
 use tracing_subscriber::EnvFilter;
+
+/// What every invocation works with, built once per instance.
+struct Function {
+    rotator: Rotator<CachingStore<AwsSecretStore>, Drivers>,
+    /// The same Secrets Manager client, uncached, for the operator actions.
+    admin: AwsSecretStore,
+    /// This function's name, the metrics' `FunctionName` dimension.
+    name: String,
+}
+
+impl Function {
+    async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, RotationError> {
+        let function_arn = event.context.invoked_function_arn.clone();
+        match Invocation::from_json(event.payload)? {
+            Invocation::Rotation(step) => {
+                let (result, outcome) = self.rotator.handle_measured(&step).await;
+                let line = StepMetrics {
+                    function: self.name.clone(),
+                    secret_name: outcome.secret_name,
+                    strategy: outcome.strategy,
+                    step: step.step.name(),
+                    duration_ms: outcome.duration.as_millis() as u64,
+                    error_kind: result.as_ref().err().map(RotationError::kind),
+                }
+                .line(metrics::now_ms());
+                println!("{line}");
+                result.map(|()| Value::Null)
+            }
+            Invocation::Preflight { secret_id } => {
+                let report = preflight::preflight(
+                    &self.rotator,
+                    &self.admin,
+                    Some(&function_arn),
+                    &secret_id,
+                )
+                .await;
+                tracing::info!(secret = %secret_id, problems = report.problems, "preflight");
+                Ok(serde_json::to_value(report).expect("a report serializes"))
+            }
+            Invocation::Recover { secret_id, apply } => {
+                let report = recover::recover(
+                    &self.rotator,
+                    &self.admin,
+                    &secret_id,
+                    apply,
+                    (metrics::now_ms() / 1000) as i64,
+                )
+                .await?;
+                tracing::info!(
+                    secret = %secret_id,
+                    proposal = ?report.proposal.kind,
+                    applied = report.applied,
+                    "recover"
+                );
+                Ok(serde_json::to_value(report).expect("a report serializes"))
+            }
+            Invocation::Audit => {
+                let report = audit::audit(
+                    &self.admin,
+                    &function_arn,
+                    (metrics::now_ms() / 1000) as i64,
+                )
+                .await?;
+                println!(
+                    "{}",
+                    metrics::audit_line(
+                        &self.name,
+                        report.secrets,
+                        report.overdue.len(),
+                        metrics::now_ms()
+                    )
+                );
+                tracing::info!(
+                    secrets = report.secrets,
+                    overdue = report.overdue.len(),
+                    "audit"
+                );
+                Ok(serde_json::to_value(report).expect("a report serializes"))
+            }
+        }
+    }
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -44,16 +133,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // One TLS provider for the whole binary: the SDK's HTTPS client and both database drivers.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
-    let rotator = match Config::from_env() {
+    let function = match Config::from_env() {
         Ok(config) => {
             let sdk = aws_config::load_from_env().await;
+            let secrets_manager =
+                AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
             // Warm instances keep the values of the versions they read or wrote.
-            let store = CachingStore::new(AwsSecretStore::new(
-                &sdk,
-                config.secrets_manager_endpoint.as_deref(),
-            ));
+            let store = CachingStore::new(secrets_manager.clone());
             let drivers = Drivers::from_config(&config);
-            Ok(Rotator::new(store, drivers, config).with_rds(AwsRds::new(&sdk)))
+            Ok(Function {
+                rotator: Rotator::new(store, drivers, config).with_rds(AwsRds::new(&sdk)),
+                admin: secrets_manager,
+                name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+            })
         }
         Err(error) => {
             tracing::error!(kind = error.kind(), %error, "invalid configuration");
@@ -64,18 +156,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
 
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let rotator = &rotator;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let function = &function;
         async move {
-            let rotator = rotator
+            let function = function
                 .as_ref()
                 .map_err(|(var, problem)| RotationError::Config {
                     var,
                     problem: problem.clone(),
                 })?;
-            let event = RotationEvent::from_json(event.payload)?;
-            rotator.handle(&event).await?;
-            Ok::<(), RotationError>(())
+            function.handle(event).await
         }
     }))
     .await

@@ -36,11 +36,19 @@ pub enum Strategy {
 /// Runs rotation steps against a secret store and databases.
 #[derive(Debug)]
 pub struct Rotator<S, C> {
-    store: S,
-    connector: C,
-    config: Config,
+    pub(crate) store: S,
+    pub(crate) connector: C,
+    pub(crate) config: Config,
     /// Finds the database of an RDS-managed master secret.
-    rds: Option<Box<dyn RdsDirectory>>,
+    pub(crate) rds: Option<Box<dyn RdsDirectory>>,
+}
+
+/// What a step's metric line says about it (see [`crate::metrics`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOutcome {
+    pub secret_name: String,
+    pub strategy: &'static str,
+    pub duration: std::time::Duration,
 }
 
 impl<S: SecretStore, C: Connector> Rotator<S, C> {
@@ -61,6 +69,45 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
 
     /// Runs one step of one rotation.
     pub async fn handle(&self, event: &RotationEvent) -> Result<(), RotationError> {
+        self.handle_measured(event).await.0
+    }
+
+    /// Runs one step and says, for its metrics, which secret (by name) and strategy it was and
+    /// how long it took. The strategy comes from a value the step read (through a caching
+    /// store, at no extra call), else from the function's pinned setting, else `unknown`.
+    pub async fn handle_measured(
+        &self,
+        event: &RotationEvent,
+    ) -> (Result<(), RotationError>, StepOutcome) {
+        let started = std::time::Instant::now();
+        let mut name = None;
+        let mut versions = Vec::new();
+        let result = self.run_step(event, &mut name, &mut versions).await;
+        let read = versions
+            .iter()
+            .find_map(|version| self.store.cached(&event.secret_id, version));
+        let strategy = match (
+            read.as_ref().map(|v| v.master_arn().is_some()),
+            self.config.strategy,
+        ) {
+            (Some(true), _) | (None, StrategySetting::AlternatingUsers) => "alternating-users",
+            (Some(false), _) | (None, StrategySetting::SingleUser) => "single-user",
+            (None, StrategySetting::Auto) => "unknown",
+        };
+        let outcome = StepOutcome {
+            secret_name: name.unwrap_or_else(|| secret_name_of(&event.secret_id).to_owned()),
+            strategy,
+            duration: started.elapsed(),
+        };
+        (result, outcome)
+    }
+
+    async fn run_step(
+        &self,
+        event: &RotationEvent,
+        name: &mut Option<String>,
+        versions: &mut Vec<String>,
+    ) -> Result<(), RotationError> {
         let span = info_span!(
             "rotation",
             secret = %event.secret_id,
@@ -69,6 +116,9 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         );
         async {
             let metadata = self.store.describe(&event.secret_id).await?;
+            name.clone_from(&metadata.name);
+            versions.push(event.token.clone());
+            versions.extend(metadata.version_with_stage(AWSCURRENT).map(str::to_owned));
             if guard(&metadata, event)? == Guard::AlreadyCurrent {
                 info!("version is already AWSCURRENT; nothing to do");
                 return Ok(());
@@ -316,7 +366,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     }
 
     /// Reads a staged value that the step cannot do without.
-    async fn required(
+    pub(crate) async fn required(
         &self,
         secret: &str,
         which: Staged<'_>,
@@ -337,7 +387,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             })
     }
 
-    fn login_of(
+    pub(crate) fn login_of(
         &self,
         secret: &str,
         stage: &str,
@@ -353,7 +403,11 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     }
 
     /// The strategy for a secret, given its value and the function's setting.
-    fn strategy(&self, secret: &str, current: &SecretValue) -> Result<Strategy, RotationError> {
+    pub(crate) fn strategy(
+        &self,
+        secret: &str,
+        current: &SecretValue,
+    ) -> Result<Strategy, RotationError> {
         let strategy = match current.master_arn() {
             Some(arn) => Strategy::AlternatingUsers {
                 master_arn: arn.to_owned(),
@@ -377,6 +431,18 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             }
             _ => Ok(strategy),
         }
+    }
+}
+
+/// A secret's name from its id: the ARN's resource part without the six random characters
+/// Secrets Manager appends (`arn:...:secret:prod/app-AbCdEf` -> `prod/app`), or the id itself.
+pub fn secret_name_of(id: &str) -> &str {
+    match id.split_once(":secret:") {
+        Some((_, resource)) => match resource.rsplit_once('-') {
+            Some((name, suffix)) if suffix.len() == 6 && !name.is_empty() => name,
+            _ => resource,
+        },
+        None => id,
     }
 }
 

@@ -21,6 +21,8 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// What DescribeSecret says about a secret's rotation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretMetadata {
+    /// The secret's name, for metrics and reports (`None` when the answer leaves it out).
+    pub name: Option<String>,
     /// `None` when the answer leaves the field out: AWS's own templates refuse only an explicit
     /// `false`, and so does the guard.
     pub rotation_enabled: Option<bool>,
@@ -90,6 +92,12 @@ pub trait SecretStore: Send + Sync {
         version: &str,
         from: Option<&str>,
     ) -> Result<(), RotationError>;
+
+    /// The value of `version` if this store already holds it, without a call (a warm
+    /// instance's cache); for metrics, which must cost nothing.
+    fn cached(&self, _secret: &str, _version: &str) -> Option<SecretValue> {
+        None
+    }
 }
 
 /// A shared store is a store: a function instance and the code that inspects its version cache
@@ -127,6 +135,10 @@ impl<S: SecretStore + ?Sized> SecretStore for std::sync::Arc<S> {
         from: Option<&str>,
     ) -> Result<(), RotationError> {
         (**self).promote(secret, version, from).await
+    }
+
+    fn cached(&self, secret: &str, version: &str) -> Option<SecretValue> {
+        (**self).cached(secret, version)
     }
 }
 
@@ -236,6 +248,7 @@ impl SecretStore for AwsSecretStore {
             .await
             .map_err(|e| sm_error("DescribeSecret", secret, e))?;
         Ok(SecretMetadata {
+            name: out.name().map(str::to_owned),
             rotation_enabled: out.rotation_enabled(),
             versions: out
                 .version_ids_to_stages()
@@ -308,5 +321,244 @@ impl SecretStore for AwsSecretStore {
             .await
             .map_err(|e| sm_error("UpdateSecretVersionStage", secret, e))?;
         Ok(())
+    }
+}
+
+/// What an operator action needs to know about a secret beyond a rotation step's view: its
+/// name, its rotation settings and dates (DescribeSecret, or one entry of ListSecrets).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecretDetails {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: Option<bool>,
+    /// The function Secrets Manager invokes to rotate it.
+    pub rotation_lambda_arn: Option<String>,
+    pub last_rotated: Option<DateTime>,
+    pub next_rotation: Option<DateTime>,
+    pub created: Option<DateTime>,
+    /// `AutomaticallyAfterDays`.
+    pub rotate_after_days: Option<i64>,
+    /// `ScheduleExpression`: `rate(...)` or `cron(...)`.
+    pub schedule: Option<String>,
+    /// `Duration` of the rotation window, e.g. `3h`.
+    pub window: Option<String>,
+    /// Version id to its staging labels (labelled versions only).
+    pub versions: BTreeMap<String, Vec<String>>,
+}
+
+/// One version of a secret, labelled or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionInfo {
+    pub id: String,
+    pub stages: Vec<String>,
+    pub created: Option<DateTime>,
+}
+
+/// The Secrets Manager reads and the one write the operator actions (preflight, recover,
+/// audit) use. Separate from [`SecretStore`]: the rotation steps never list versions or move a
+/// stage other than AWSCURRENT, and operator actions always read fresh (never through the
+/// warm instance's cache).
+#[async_trait]
+pub trait SecretAdmin: Send + Sync {
+    async fn details(&self, secret: &str) -> Result<SecretDetails, RotationError>;
+
+    /// Every version, including those without a label (ListSecretVersionIds,
+    /// IncludeDeprecated), newest first.
+    async fn versions(&self, secret: &str) -> Result<Vec<VersionInfo>, RotationError>;
+
+    /// The value of one version, whatever its labels; `None` when the version is gone.
+    async fn value_of(
+        &self,
+        secret: &str,
+        version: &str,
+    ) -> Result<Option<SecretValue>, RotationError>;
+
+    /// Moves `stage` to `to` (removing it from `from`), or, with `to` `None`, removes it from
+    /// `from`. Secrets Manager refuses the call when `from` no longer carries the stage, so a
+    /// move decided on a stale view fails instead of acting on it.
+    async fn move_stage(
+        &self,
+        secret: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), RotationError>;
+
+    /// Every secret of the account and region whose rotation function is `function_arn`
+    /// (ListSecrets, compared without a version or alias qualifier).
+    async fn rotated_by(&self, function_arn: &str) -> Result<Vec<SecretDetails>, RotationError>;
+}
+
+pub use aws_smithy_types::DateTime;
+
+/// A Lambda function ARN without its version or alias qualifier:
+/// `arn:aws:lambda:region:account:function:name[:qualifier]`.
+pub fn unqualified_function_arn(arn: &str) -> &str {
+    let mut colons = arn.match_indices(':').map(|(i, _)| i);
+    match colons.nth(6) {
+        Some(end) => &arn[..end],
+        None => arn,
+    }
+}
+
+#[async_trait]
+impl SecretAdmin for AwsSecretStore {
+    async fn details(&self, secret: &str) -> Result<SecretDetails, RotationError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(|e| sm_error("DescribeSecret", secret, e))?;
+        let rules = out.rotation_rules();
+        Ok(SecretDetails {
+            arn: out.arn().unwrap_or(secret).to_owned(),
+            name: out.name().unwrap_or(secret).to_owned(),
+            rotation_enabled: out.rotation_enabled(),
+            rotation_lambda_arn: out.rotation_lambda_arn().map(str::to_owned),
+            last_rotated: out.last_rotated_date().copied(),
+            next_rotation: out.next_rotation_date().copied(),
+            created: out.created_date().copied(),
+            rotate_after_days: rules.and_then(|r| r.automatically_after_days()),
+            schedule: rules
+                .and_then(|r| r.schedule_expression())
+                .map(str::to_owned),
+            window: rules.and_then(|r| r.duration()).map(str::to_owned),
+            versions: out
+                .version_ids_to_stages()
+                .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn versions(&self, secret: &str) -> Result<Vec<VersionInfo>, RotationError> {
+        let mut versions = Vec::new();
+        let mut pages = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(secret)
+            .include_deprecated(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sm_error("ListSecretVersionIds", secret, e))?;
+            for version in page.versions() {
+                let Some(id) = version.version_id() else {
+                    continue;
+                };
+                versions.push(VersionInfo {
+                    id: id.to_owned(),
+                    stages: version.version_stages().to_vec(),
+                    created: version.created_date().copied(),
+                });
+            }
+        }
+        versions.sort_by(|a, b| {
+            let key = |v: &VersionInfo| v.created.map(|d| (d.secs(), d.subsec_nanos()));
+            key(b).cmp(&key(a)).then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(versions)
+    }
+
+    async fn value_of(
+        &self,
+        secret: &str,
+        version: &str,
+    ) -> Result<Option<SecretValue>, RotationError> {
+        let request = self
+            .client
+            .get_secret_value()
+            .secret_id(secret)
+            .version_id(version);
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(sm_error("GetSecretValue", secret, e)),
+        };
+        read_value(
+            secret,
+            Staged::Version(version, "(by version id)"),
+            out.secret_string(),
+        )
+    }
+
+    async fn move_stage(
+        &self,
+        secret: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), RotationError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_owned))
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| sm_error("UpdateSecretVersionStage", secret, e))?;
+        Ok(())
+    }
+
+    async fn rotated_by(&self, function_arn: &str) -> Result<Vec<SecretDetails>, RotationError> {
+        let wanted = unqualified_function_arn(function_arn);
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .list_secrets()
+            .include_planned_deletion(false)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sm_error("ListSecrets", "(all secrets)", e))?;
+            for entry in page.secret_list() {
+                let lambda = entry.rotation_lambda_arn();
+                if lambda.map(unqualified_function_arn) != Some(wanted) {
+                    continue;
+                }
+                let rules = entry.rotation_rules();
+                found.push(SecretDetails {
+                    arn: entry.arn().unwrap_or_default().to_owned(),
+                    name: entry.name().unwrap_or_default().to_owned(),
+                    rotation_enabled: entry.rotation_enabled(),
+                    rotation_lambda_arn: lambda.map(str::to_owned),
+                    last_rotated: entry.last_rotated_date().copied(),
+                    next_rotation: entry.next_rotation_date().copied(),
+                    created: entry.created_date().copied(),
+                    rotate_after_days: rules.and_then(|r| r.automatically_after_days()),
+                    schedule: rules
+                        .and_then(|r| r.schedule_expression())
+                        .map(str::to_owned),
+                    window: rules.and_then(|r| r.duration()).map(str::to_owned),
+                    versions: entry
+                        .secret_versions_to_stages()
+                        .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod admin_tests {
+    use super::unqualified_function_arn;
+
+    #[test]
+    fn function_arns_compare_without_their_qualifier() {
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:rotate";
+        assert_eq!(unqualified_function_arn(arn), arn);
+        assert_eq!(unqualified_function_arn(&format!("{arn}:live")), arn);
+        assert_eq!(unqualified_function_arn(&format!("{arn}:7")), arn);
+        assert_eq!(unqualified_function_arn("rotate"), "rotate");
     }
 }

@@ -54,6 +54,24 @@ pub trait Session: Send {
         password: &SecretString,
     ) -> Result<(), RotationError>;
 
+    /// Read-only rehearsal of [`Session::set_own_password`] for preflight: refuses as it would
+    /// (a login user that is not `username`) and, where the engine can undo it (PostgreSQL:
+    /// inside a transaction that is rolled back), makes the change with a throwaway password
+    /// to prove the server allows it. Changes nothing.
+    async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError>;
+
+    /// Read-only rehearsal of [`Session::clone_user`] for preflight: every check it makes
+    /// before a change, and that this session's (master) user holds what the change needs.
+    /// PostgreSQL runs the whole clone with a throwaway password inside a transaction that is
+    /// rolled back; MySQL, whose user statements cannot be rolled back, compares grants.
+    /// Changes nothing.
+    async fn rehearse_clone(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError>;
+
     /// Runs a query, proving the session can do work.
     async fn verify(&mut self) -> Result<(), RotationError>;
 

@@ -926,6 +926,14 @@ fn split_guc_list(stored: &str) -> Vec<String> {
     elements
 }
 
+/// The SCRAM verifier of a random password no one will ever know, for rehearsals inside a
+/// transaction that is always rolled back.
+fn throwaway_verifier() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    postgres_protocol::password::scram_sha_256(password.as_bytes())
+}
+
 #[async_trait]
 impl Session for PgSession {
     async fn set_own_password(
@@ -966,6 +974,52 @@ impl Session for PgSession {
 
     async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
         Ok(None)
+    }
+
+    async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
+        self.run("SET ROLE NONE", "switch back to the login user")
+            .await?;
+        let session_user: String = self
+            .row("SELECT session_user::text", &[], "read the login user")
+            .await?
+            .get(0);
+        if session_user != username {
+            return Err(self.database_error(
+                "change the password",
+                format!(
+                    "the session's login user is `{session_user}`, not `{username}`; a rotation \
+                     would refuse to change the password"
+                ),
+            ));
+        }
+        let verifier = throwaway_verifier();
+        self.run("BEGIN", "start a transaction").await?;
+        let result = self
+            .run_secret(
+                &format!(
+                    "ALTER ROLE SESSION_USER WITH PASSWORD {}",
+                    quote_literal(&verifier)
+                ),
+                "change the password",
+            )
+            .await;
+        // Always undone; should ROLLBACK itself fail, closing the session aborts the
+        // transaction.
+        let undone = self.run("ROLLBACK", "roll back the rehearsal").await;
+        result.and(undone)
+    }
+
+    async fn rehearse_clone(
+        &mut self,
+        template: &str,
+        _host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        let verifier = throwaway_verifier();
+        self.run("BEGIN", "start a transaction").await?;
+        let result = self.clone_in_transaction(template, target, &verifier).await;
+        let undone = self.run("ROLLBACK", "roll back the rehearsal").await;
+        result.and(undone)
     }
 
     /// The pair shares one set of privileges: the user that existed first (the template of the

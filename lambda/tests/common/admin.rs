@@ -203,6 +203,27 @@ impl Admin {
         self.execute(&sql).await;
     }
 
+    /// Whether a user (role, account) named `user` exists.
+    pub async fn user_exists(&mut self, user: &str) -> bool {
+        match self {
+            Self::Pg(conn) => sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
+            )
+            .bind(user)
+            .fetch_one(conn)
+            .await
+            .expect("read pg_roles"),
+            Self::My(conn) => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mysql.user WHERE User = ?")
+                    .bind(user)
+                    .fetch_one(conn)
+                    .await
+                    .expect("read mysql.user")
+                    > 0
+            }
+        }
+    }
+
     pub async fn reset_password(&mut self, user: &str, password: &str) {
         let sql = match self {
             Self::Pg(_) => {

@@ -252,6 +252,17 @@ impl Session for FaultySession {
             .await?;
         self.faults.strike("clone_user")
     }
+    async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
+        self.inner.rehearse_own_password(username).await
+    }
+    async fn rehearse_clone(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        self.inner.rehearse_clone(template, host, target).await
+    }
     async fn verify(&mut self) -> Result<(), RotationError> {
         self.faults.strike("verify")?;
         self.inner.verify().await

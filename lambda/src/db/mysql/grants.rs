@@ -815,6 +815,53 @@ pub fn excess(template: &[Line], target: &[Line]) -> Vec<String> {
     found
 }
 
+/// The privileges of `template` that `master` cannot grant: MySQL lets a user grant a privilege
+/// it holds with the grant option on the same object or a level above it (`*.*`, then
+/// `db.*`). Unlike [`excess`], levels count here, since this only decides what a preflight
+/// reports, never what a rotation may change. Role and proxy grants are left to the server.
+pub fn ungrantable(master: &[Line], template: &[Line]) -> Vec<String> {
+    let held: Vec<(&Object, &[Privilege])> = master
+        .iter()
+        .filter_map(|line| match line {
+            Line::Grant {
+                object,
+                privileges,
+                grant_option: true,
+                ..
+            } => Some((object, privileges.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let covers = |above: &Object, object: &Object| {
+        above.is_global()
+            || above == object
+            || (above.kind.is_none() && above.name == "*" && above.db == object.db)
+    };
+    let mut found = Vec::new();
+    for line in template {
+        let Line::Grant {
+            privileges, object, ..
+        } = line
+        else {
+            continue;
+        };
+        for privilege in privileges {
+            if privilege.name == "USAGE" {
+                continue;
+            }
+            let granted = held.iter().any(|(above, p)| {
+                covers(above, object)
+                    && p.iter()
+                        .any(|h| h.is_all() || (h.name == privilege.name && h.columns.is_empty()))
+            });
+            if !granted {
+                found.push(format!("{} ON {object}", privilege.render()));
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1066,6 +1113,36 @@ mod tests {
         assert_eq!(
             excess_of(&template, &["GRANT SELECT, INSERT ON *.* TO `b`@`%`"]),
             ["INSERT ON `mysql`.* (which the user's partial revoke excludes)"]
+        );
+    }
+
+    #[test]
+    fn a_master_grants_what_it_holds_with_the_grant_option_at_or_above_the_object() {
+        let template = [
+            grant("GRANT SELECT, INSERT ON `app`.`orders` TO `app`@`%`"),
+            grant("GRANT SELECT (`name`) ON `app`.`salaries` TO `app`@`%`"),
+            grant("GRANT USAGE ON *.* TO `app`@`%`"),
+        ];
+        let all = [grant(
+            "GRANT ALL PRIVILEGES ON *.* TO `admin`@`%` WITH GRANT OPTION",
+        )];
+        assert!(ungrantable(&all, &template).is_empty());
+        let on_db = [grant(
+            "GRANT SELECT, INSERT ON `app`.* TO `admin`@`%` WITH GRANT OPTION",
+        )];
+        assert!(ungrantable(&on_db, &template).is_empty());
+        let without_option = [grant("GRANT ALL PRIVILEGES ON *.* TO `admin`@`%`")];
+        assert_eq!(ungrantable(&without_option, &template).len(), 3);
+        let other_db = [grant(
+            "GRANT SELECT ON `other`.* TO `admin`@`%` WITH GRANT OPTION",
+        )];
+        assert_eq!(
+            ungrantable(&other_db, &template),
+            [
+                "SELECT ON `app`.`orders`",
+                "INSERT ON `app`.`orders`",
+                "SELECT (`name`) ON `app`.`salaries`"
+            ]
         );
     }
 }

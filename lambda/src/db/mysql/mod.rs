@@ -433,6 +433,102 @@ impl Session for MySqlSession {
         Ok(Some(self.current_user.1.clone()))
     }
 
+    async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
+        let (account_user, account_host) = &self.current_user;
+        if account_user != username || self.login_user != username {
+            return Err(self.database(
+                "change the password",
+                format!(
+                    "the session logged in as `{}` is the account `{account_user}`@`{account_host}`, \
+                     not the user `{username}`; a rotation would refuse to change the password \
+                     (check for anonymous accounts or proxy grants matching the user)",
+                    self.login_user
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn rehearse_clone(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        let host = host.unwrap_or("%");
+        let refuse = |problem: String| RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem,
+        };
+        if target == self.current_user.0 || target == self.login_user {
+            return Err(refuse(format!(
+                "`{target}` is the master user this function logs in as"
+            )));
+        }
+        let template_lines = self.grants(template, host).await?.ok_or_else(|| {
+            self.database(
+                "copy the user's grants",
+                format!("the account `{template}`@`{host}` does not exist"),
+            )
+        })?;
+        if let Some(target_lines) = self.grants(target, host).await? {
+            let beyond = grants::excess(&template_lines, &target_lines);
+            if !beyond.is_empty() {
+                return Err(refuse(format!(
+                    "`{target}`@`{host}` holds {}, which `{template}` lacks",
+                    beyond.join(", ")
+                )));
+            }
+        }
+        // The master creates the partner and grants it the user's privileges: it needs CREATE
+        // USER and the grant option, and every privilege the user holds.
+        let (master, master_host) = self.current_user.clone();
+        let master_lines = self
+            .grants(&master, &master_host)
+            .await?
+            .unwrap_or_default();
+        let global = |wanted: &dyn Fn(&grants::Privilege) -> bool| {
+            master_lines.iter().any(|line| match line {
+                Line::Grant {
+                    privileges, object, ..
+                } => object.is_global() && privileges.iter().any(wanted),
+                _ => false,
+            })
+        };
+        let is_all = |p: &grants::Privilege| p.name == "ALL PRIVILEGES" || p.name == "ALL";
+        let mut missing = Vec::new();
+        if !global(&|p| is_all(p) || p.name == "CREATE USER") {
+            missing.push("CREATE USER on *.*".to_owned());
+        }
+        let grant_option = master_lines.iter().any(|line| match line {
+            Line::Grant {
+                object,
+                grant_option,
+                ..
+            } => object.is_global() && *grant_option,
+            _ => false,
+        });
+        if !grant_option {
+            missing.push("GRANT OPTION on *.*".to_owned());
+        }
+        missing.extend(
+            grants::ungrantable(&master_lines, &template_lines)
+                .into_iter()
+                .map(|what| format!("{what} (which `{template}` holds)")),
+        );
+        if !missing.is_empty() {
+            return Err(self.database(
+                "rehearse creating the alternate user",
+                format!(
+                    "the master user `{master}`@`{master_host}` lacks {}; grant it to the \
+                     master user, or use a master user that has it",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses a partner that is the master user or holds anything the user does not, then
     /// creates it if needed, sets its password, replays every grant of the user (GRANT lines,
     /// then partial revokes, then the default role) for the same host pattern and copies the

@@ -1,0 +1,40 @@
+//! The CloudWatch metrics the function writes and the stack's dashboard and alarm read.
+//!
+//! The function prints them in Embedded Metric Format on its log lines, so they cost no API
+//! call and no permission; CloudWatch Logs extracts them. The names live here because a metric
+//! the function writes under one name and the dashboard reads under another is a blank graph
+//! nobody notices until the night it matters.
+
+/// The CloudWatch namespace of every metric below.
+pub const NAMESPACE: &str = "SecretsRotation";
+
+/// Dimension: the function's name (Lambda's `AWS_LAMBDA_FUNCTION_NAME`), so the stack's
+/// dashboard and alarm read only their own function's metrics.
+pub const DIM_FUNCTION: &str = "FunctionName";
+/// Dimension: the rotation step (`createSecret`, `setSecret`, `testSecret`, `finishSecret`).
+pub const DIM_STEP: &str = "Step";
+/// Dimension: the rotated secret's name, as DescribeSecret gives it.
+pub const DIM_SECRET: &str = "SecretName";
+/// Dimension: the strategy, `single-user` or `alternating-users`.
+pub const DIM_STRATEGY: &str = "Strategy";
+
+/// Per step: 1 when the step succeeded (0 otherwise). Unit Count.
+pub const STEP_SUCCEEDED: &str = "StepSucceeded";
+/// Per step: 1 when the step failed (0 otherwise). Unit Count.
+pub const STEP_FAILED: &str = "StepFailed";
+/// Per step: how long the step took. Unit Milliseconds.
+pub const STEP_DURATION: &str = "StepDuration";
+
+/// The dimension sets of the step metrics: per function and step (the dashboard's totals),
+/// and per secret, strategy and step (which secret failed).
+pub const STEP_DIMENSIONS: [&[&str]; 2] = [
+    &[DIM_FUNCTION, DIM_STEP],
+    &[DIM_SECRET, DIM_STRATEGY, DIM_STEP],
+];
+
+/// Per audit (`{"Action": "audit"}`): how many secrets this function rotates are overdue.
+/// Dimension: [`DIM_FUNCTION`]. Unit Count. The overdue alarm fires on a value of 1 or more,
+/// and on no value for a day (the audit itself did not run).
+pub const OVERDUE_SECRETS: &str = "OverdueSecrets";
+/// Per audit: how many secrets name this function as their rotation function. Unit Count.
+pub const AUDITED_SECRETS: &str = "AuditedSecrets";

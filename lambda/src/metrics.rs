@@ -1,0 +1,173 @@
+//! CloudWatch metrics in Embedded Metric Format: one JSON line per rotation step and per audit.
+//!
+//! Lambda sends what the function prints to CloudWatch Logs, and CloudWatch extracts the
+//! metrics from any line that carries an `_aws` object: no PutMetricData call, no permission,
+//! no added latency, and nothing lost when the step fails. The names come from the contract
+//! the stack's dashboard and alarm read ([`rotation_contract::metrics`]). A line holds names,
+//! counts and durations only; the secret's name is metadata, never its value.
+
+use rotation_contract::metrics as m;
+use serde_json::{Map, Value, json};
+
+/// What one rotation step did, for its metric line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepMetrics {
+    /// The Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub function: String,
+    pub secret_name: String,
+    /// `single-user`, `alternating-users`, or `unknown` when the step read no value that says.
+    pub strategy: &'static str,
+    /// The step's name as Secrets Manager sends it.
+    pub step: &'static str,
+    pub duration_ms: u64,
+    /// The error type of a failed step (the invocation's `errorType`), `None` on success.
+    pub error_kind: Option<&'static str>,
+}
+
+impl StepMetrics {
+    /// The EMF line, stamped `timestamp_ms` (milliseconds since the epoch).
+    pub fn line(&self, timestamp_ms: u64) -> String {
+        let failed = u8::from(self.error_kind.is_some());
+        let mut body = envelope(
+            timestamp_ms,
+            &m::STEP_DIMENSIONS,
+            &[
+                (m::STEP_SUCCEEDED, "Count"),
+                (m::STEP_FAILED, "Count"),
+                (m::STEP_DURATION, "Milliseconds"),
+            ],
+        );
+        body.insert(m::DIM_FUNCTION.into(), json!(self.function));
+        body.insert(m::DIM_SECRET.into(), json!(self.secret_name));
+        body.insert(m::DIM_STRATEGY.into(), json!(self.strategy));
+        body.insert(m::DIM_STEP.into(), json!(self.step));
+        body.insert(m::STEP_SUCCEEDED.into(), json!(1 - failed));
+        body.insert(m::STEP_FAILED.into(), json!(failed));
+        body.insert(m::STEP_DURATION.into(), json!(self.duration_ms));
+        body.insert(
+            "Outcome".into(),
+            json!(if failed == 1 { "failed" } else { "succeeded" }),
+        );
+        if let Some(kind) = self.error_kind {
+            body.insert("ErrorKind".into(), json!(kind));
+        }
+        Value::Object(body).to_string()
+    }
+}
+
+/// The metric line of one audit: how many secrets name this function, how many are overdue.
+pub fn audit_line(function: &str, audited: usize, overdue: usize, timestamp_ms: u64) -> String {
+    let mut body = envelope(
+        timestamp_ms,
+        &[&[m::DIM_FUNCTION]],
+        &[(m::OVERDUE_SECRETS, "Count"), (m::AUDITED_SECRETS, "Count")],
+    );
+    body.insert(m::DIM_FUNCTION.into(), json!(function));
+    body.insert(m::OVERDUE_SECRETS.into(), json!(overdue));
+    body.insert(m::AUDITED_SECRETS.into(), json!(audited));
+    Value::Object(body).to_string()
+}
+
+/// The `_aws` member that tells CloudWatch which of the line's members are metrics.
+fn envelope(
+    timestamp_ms: u64,
+    dimensions: &[&[&str]],
+    metrics: &[(&str, &str)],
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": m::NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    body
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Value {
+        assert!(!line.contains('\n'), "one line: {line}");
+        serde_json::from_str(line).unwrap()
+    }
+
+    /// Every dimension and metric the envelope names is a member of the line, as CloudWatch
+    /// requires (a missing member drops the whole line's metrics).
+    fn assert_well_formed(line: &Value) {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], m::NAMESPACE);
+        for set in directive["Dimensions"].as_array().unwrap() {
+            let set = set.as_array().unwrap();
+            assert!(!set.is_empty() && set.len() <= 30);
+            for name in set {
+                assert!(line[name.as_str().unwrap()].is_string(), "{name}");
+            }
+        }
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(line[name].is_number(), "{name}");
+        }
+        assert!(line["_aws"]["Timestamp"].is_u64());
+    }
+
+    #[test]
+    fn a_step_line_carries_outcome_duration_and_both_dimension_sets() {
+        let mut step = StepMetrics {
+            function: "rotate-app".into(),
+            secret_name: "prod/app \"db\"".into(),
+            strategy: "single-user",
+            step: "setSecret",
+            duration_ms: 412,
+            error_kind: None,
+        };
+        let ok = parse(&step.line(1_700_000_000_000));
+        assert_well_formed(&ok);
+        assert_eq!(ok[m::STEP_SUCCEEDED], 1);
+        assert_eq!(ok[m::STEP_FAILED], 0);
+        assert_eq!(ok[m::STEP_DURATION], 412);
+        assert_eq!(ok[m::DIM_SECRET], "prod/app \"db\"");
+        assert_eq!(
+            ok["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName", "Step"], ["SecretName", "Strategy", "Step"]])
+        );
+        assert!(ok.get("ErrorKind").is_none());
+
+        step.error_kind = Some("DatabaseUnreachable");
+        let failed = parse(&step.line(1));
+        assert_well_formed(&failed);
+        assert_eq!(failed[m::STEP_SUCCEEDED], 0);
+        assert_eq!(failed[m::STEP_FAILED], 1);
+        assert_eq!(failed["Outcome"], "failed");
+        assert_eq!(failed["ErrorKind"], "DatabaseUnreachable");
+    }
+
+    #[test]
+    fn an_audit_line_counts_overdue_secrets_per_function() {
+        let line = parse(&audit_line("rotate-app", 12, 2, 5));
+        assert_well_formed(&line);
+        assert_eq!(line[m::OVERDUE_SECRETS], 2);
+        assert_eq!(line[m::AUDITED_SECRETS], 12);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName"]])
+        );
+    }
+}

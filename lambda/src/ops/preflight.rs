@@ -1,0 +1,647 @@
+//! Preflight: everything a rotation of one secret needs, checked without changing anything,
+//! so an operator finds at deploy time what would otherwise fail at 3 a.m.
+//!
+//! The checks run in the order a rotation needs them, and all of them run: a failure skips
+//! only the checks that depend on it (no login check without a TCP connection), so one report
+//! lists every problem at once, each with its fix. The only writes are PostgreSQL rehearsals
+//! inside a transaction that is always rolled back (see
+//! [`Session::rehearse_own_password`](crate::db::Session::rehearse_own_password) and
+//! [`Session::rehearse_clone`](crate::db::Session::rehearse_clone)).
+//!
+//! A login uses AWSCURRENT's own host, port and TLS setting, as a rotation does; the master
+//! credential goes only where [`master_login`](crate::alternating::master_login) allows, the
+//! same rule a rotation follows, so a preflight sends no password anywhere a rotation would
+//! not.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::{TcpStream, lookup_host};
+
+use super::{Check, Status, rfc3339};
+use crate::alternating::{self, partner_username};
+use crate::db::Connector;
+use crate::error::RotationError;
+use crate::secret::{Login, Tls};
+use crate::steps::{Rotator, Strategy};
+use crate::store::{
+    AWSCURRENT, AWSPENDING, SecretAdmin, SecretDetails, SecretStore, Staged,
+    unqualified_function_arn,
+};
+
+/// The answer to `{"Action": "preflight", "SecretId": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreflightReport {
+    pub action: &'static str,
+    pub secret_id: String,
+    pub engine: Option<&'static str>,
+    pub strategy: Option<&'static str>,
+    /// True when no check failed (warnings allowed).
+    pub ok: bool,
+    /// How many checks failed.
+    pub problems: usize,
+    pub checks: Vec<Check>,
+}
+
+impl PreflightReport {
+    fn new(secret_id: &str, checks: Vec<Check>) -> Self {
+        let problems = checks.iter().filter(|c| c.status == Status::Fail).count();
+        Self {
+            action: "preflight",
+            secret_id: secret_id.to_owned(),
+            engine: None,
+            strategy: None,
+            ok: problems == 0,
+            problems,
+            checks,
+        }
+    }
+}
+
+/// The name a report gives a strategy.
+pub fn strategy_name(strategy: &Strategy) -> &'static str {
+    match strategy {
+        Strategy::SingleUser => "single-user",
+        Strategy::AlternatingUsers { .. } => "alternating-users",
+    }
+}
+
+/// Runs every check for `secret`. `function_arn` is this function's ARN (from the invocation
+/// context), to check that the secret names it as its rotation function.
+pub async fn preflight<S, C, A>(
+    rotator: &Rotator<S, C>,
+    admin: &A,
+    function_arn: Option<&str>,
+    secret: &str,
+) -> PreflightReport
+where
+    S: SecretStore,
+    C: Connector,
+    A: SecretAdmin,
+{
+    let mut checks = Vec::new();
+    let mut engine = None;
+    let mut strategy_label = None;
+    run(
+        rotator,
+        admin,
+        function_arn,
+        secret,
+        &mut checks,
+        &mut engine,
+        &mut strategy_label,
+    )
+    .await;
+    let mut report = PreflightReport::new(secret, checks);
+    report.engine = engine;
+    report.strategy = strategy_label;
+    report
+}
+
+async fn run<S, C, A>(
+    rotator: &Rotator<S, C>,
+    admin: &A,
+    function_arn: Option<&str>,
+    secret: &str,
+    checks: &mut Vec<Check>,
+    engine: &mut Option<&'static str>,
+    strategy_label: &mut Option<&'static str>,
+) where
+    S: SecretStore,
+    C: Connector,
+    A: SecretAdmin,
+{
+    // Secrets Manager's view first: it needs no value.
+    match admin.details(secret).await {
+        Ok(details) => {
+            checks.push(rotation_settings(&details, function_arn));
+            checks.push(pending_version(&details, admin, secret).await);
+        }
+        Err(error) => {
+            checks.push(Check::fail(
+                "rotation-settings",
+                format!("DescribeSecret failed: {error}"),
+                "Check the secret's ARN, and that the function's role may describe it.",
+            ));
+        }
+    }
+
+    // The secret's value: shape, engine, strategy.
+    let current_value = match rotator
+        .required(secret, Staged::Stage(AWSCURRENT))
+        .await
+        .and_then(|value| {
+            let login = rotator.login_of(secret, AWSCURRENT, &value)?;
+            let strategy = rotator.strategy(secret, &value)?;
+            Ok((value, login, strategy))
+        }) {
+        Ok(found) => found,
+        Err(error) => {
+            checks.push(Check::fail(
+                "secret-value",
+                error.to_string(),
+                "Store the credential in the secret's AWSCURRENT value in the RDS JSON format \
+                 (engine, host, port, username, password; masterarn for alternating users).",
+            ));
+            for check in DATABASE_CHECKS {
+                checks.push(Check::skip(check, "needs a readable AWSCURRENT value"));
+            }
+            return;
+        }
+    };
+    let (current_value, login, strategy) = current_value;
+    *engine = Some(login.engine.name());
+    *strategy_label = Some(strategy_name(&strategy));
+    checks.push(Check::pass(
+        "secret-value",
+        format!(
+            "user `{}` at {}:{} ({}), {}, {}",
+            login.username,
+            login.host,
+            login.port,
+            login.engine.name(),
+            match login.tls {
+                Tls::VerifyFull => "TLS verified against the CA bundle",
+                Tls::Disabled => "plaintext",
+            },
+            strategy_name(&strategy)
+        ),
+    ));
+
+    // The way to the database.
+    let timeout = rotator.config.connect_timeout;
+    let Some(addresses) = dns(&login, timeout, checks).await else {
+        skip_rest(checks, &strategy, "the host name does not resolve");
+        return;
+    };
+    if !tcp(&login, &addresses, timeout, checks).await {
+        skip_rest(checks, &strategy, "no TCP connection to the database");
+        return;
+    }
+
+    // AWSCURRENT's login, over TLS as the rotation makes it.
+    let session = match rotator.connector.login(&login).await {
+        Ok(Some(session)) => {
+            checks.push(match login.tls {
+                Tls::VerifyFull => Check::pass(
+                    "login",
+                    format!(
+                        "AWSCURRENT logs in as `{}`; the server's certificate chains to the CA \
+                         bundle and names `{}`",
+                        login.username, login.host
+                    ),
+                ),
+                Tls::Disabled => Check::warn(
+                    "login",
+                    format!(
+                        "AWSCURRENT logs in as `{}` in plaintext (the secret's `ssl: false` or \
+                         DB_TLS=disabled)",
+                        login.username
+                    ),
+                    "Use TLS: remove `ssl: false` from the secret, or set DB_TLS to verify-full, \
+                     once the server offers it.",
+                ),
+            });
+            session
+        }
+        Ok(None) => {
+            checks.push(Check::fail(
+                "login",
+                format!(
+                    "the server refused AWSCURRENT's password for `{}`",
+                    login.username
+                ),
+                "The database's password no longer matches AWSCURRENT: invoke the function \
+                 with {\"Action\": \"recover\", \"SecretId\": ...} to see which version it \
+                 matches and the safe way back.",
+            ));
+            skip_rest(checks, &strategy, "AWSCURRENT does not log in");
+            return;
+        }
+        Err(error) => {
+            checks.push(Check::fail("login", error.to_string(), login_fix(&error)));
+            skip_rest(checks, &strategy, "AWSCURRENT does not log in");
+            return;
+        }
+    };
+
+    match strategy {
+        Strategy::SingleUser => {
+            let mut session = session;
+            let result = session.rehearse_own_password(&login.username).await;
+            session.close().await;
+            checks.push(match result {
+                Ok(()) => Check::pass(
+                    "own-password",
+                    format!("`{}` may change its own password", login.username),
+                ),
+                Err(error) => Check::fail(
+                    "own-password",
+                    error.to_string(),
+                    "Let the user change its own password (on RDS PostgreSQL with \
+                     rds.restrict_password_commands, grant it rds_password), or rotate it with \
+                     alternating users and a master secret.",
+                ),
+            });
+        }
+        Strategy::AlternatingUsers { master_arn } => {
+            let mut session = session;
+            let account_host = session.account_host().await;
+            session.close().await;
+            let account_host = match account_host {
+                Ok(host) => host,
+                Err(error) => {
+                    checks.push(Check::fail(
+                        "master-secret",
+                        error.to_string(),
+                        "Check the user's account on the server.",
+                    ));
+                    return;
+                }
+            };
+            alternating_checks(
+                rotator,
+                secret,
+                &master_arn,
+                &current_value,
+                &login,
+                account_host.as_deref(),
+                checks,
+            )
+            .await;
+        }
+    }
+}
+
+/// The database checks, in order, for skipping the ones a failure leaves unanswerable.
+const DATABASE_CHECKS: [&str; 3] = ["dns", "tcp", "login"];
+
+fn skip_rest(checks: &mut Vec<Check>, strategy: &Strategy, why: &str) {
+    let ran: Vec<&str> = checks.iter().map(|c| c.check).collect();
+    let rest: &[&'static str] = match strategy {
+        Strategy::SingleUser => &["dns", "tcp", "login", "own-password"],
+        Strategy::AlternatingUsers { .. } => &[
+            "dns",
+            "tcp",
+            "login",
+            "master-secret",
+            "master-login",
+            "master-privileges",
+            "partner-name",
+            "partner-objects",
+        ],
+    };
+    let skipped: Vec<&'static str> = rest
+        .iter()
+        .copied()
+        .filter(|check| !ran.contains(check))
+        .collect();
+    for check in skipped {
+        checks.push(Check::skip(check, format!("not checked: {why}")));
+    }
+}
+
+async fn dns(
+    login: &Login,
+    timeout: Duration,
+    checks: &mut Vec<Check>,
+) -> Option<Vec<std::net::SocketAddr>> {
+    let lookup = lookup_host((login.host.as_str(), login.port));
+    match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(addresses)) => {
+            let addresses: Vec<_> = addresses.collect();
+            if addresses.is_empty() {
+                checks.push(Check::fail(
+                    "dns",
+                    format!("`{}` resolves to no address", login.host),
+                    DNS_FIX,
+                ));
+                return None;
+            }
+            let shown: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
+            checks.push(Check::pass(
+                "dns",
+                format!("`{}` resolves to {}", login.host, shown.join(", ")),
+            ));
+            Some(addresses)
+        }
+        Ok(Err(error)) => {
+            checks.push(Check::fail(
+                "dns",
+                format!("`{}` does not resolve: {error}", login.host),
+                DNS_FIX,
+            ));
+            None
+        }
+        Err(_) => {
+            checks.push(Check::fail(
+                "dns",
+                format!(
+                    "no DNS answer for `{}` within {} s",
+                    login.host,
+                    timeout.as_secs()
+                ),
+                DNS_FIX,
+            ));
+            None
+        }
+    }
+}
+
+const DNS_FIX: &str = "Check the secret's `host` (the database's endpoint), and that the \
+                       function's VPC has DNS resolution (enableDnsSupport) and, for a private \
+                       hosted zone, that the zone is associated with the VPC.";
+
+async fn tcp(
+    login: &Login,
+    addresses: &[std::net::SocketAddr],
+    timeout: Duration,
+    checks: &mut Vec<Check>,
+) -> bool {
+    let mut failures = Vec::new();
+    for address in addresses {
+        match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(_stream)) => {
+                checks.push(Check::pass(
+                    "tcp",
+                    format!("connected to {address} ({}:{})", login.host, login.port),
+                ));
+                return true;
+            }
+            Ok(Err(error)) => failures.push(format!("{address}: {error}")),
+            Err(_) => failures.push(format!(
+                "{address}: no answer within {} s",
+                timeout.as_secs()
+            )),
+        }
+    }
+    checks.push(Check::fail(
+        "tcp",
+        format!(
+            "cannot connect to port {}: {}",
+            login.port,
+            failures.join("; ")
+        ),
+        format!(
+            "Allow TCP {} from the function's security group: its egress rule and the \
+             database's security group ingress (and the subnets' network ACLs); check the \
+             secret's `port`.",
+            login.port
+        ),
+    ));
+    false
+}
+
+fn login_fix(error: &RotationError) -> String {
+    match error.kind() {
+        "DatabaseTlsError" => "Attach the driver layer with the RDS CA bundle (or set \
+                               DB_CA_BUNDLE), and use the database's endpoint as `host`: the \
+                               certificate must name it (not an IP address or a CNAME of your \
+                               own)."
+            .into(),
+        "LoginRefused" => "The server refused the login for another reason than the \
+                           password: see the detail (an expired or locked account, a pg_hba \
+                           or REQUIRE rule, a connection limit)."
+            .into(),
+        "DatabaseUnreachable" | "DatabaseTimeout" => "Check the network path and the \
+                                                      database's state."
+            .into(),
+        _ => "See the detail.".into(),
+    }
+}
+
+/// Secrets Manager's view: rotation on, with this function.
+fn rotation_settings(details: &SecretDetails, function_arn: Option<&str>) -> Check {
+    let configured = details.rotation_lambda_arn.as_deref();
+    let this = function_arn.map(unqualified_function_arn);
+    match (details.rotation_enabled, configured, this) {
+        (Some(false) | None, _, _) => Check::fail(
+            "rotation-settings",
+            "rotation is not enabled on the secret",
+            "Deploy the stack's rotation schedule for this secret, or run `aws secretsmanager \
+             rotate-secret` with this function's ARN and a schedule.",
+        ),
+        (Some(true), Some(configured), Some(this))
+            if unqualified_function_arn(configured) != this =>
+        {
+            Check::fail(
+                "rotation-settings",
+                format!("the secret is rotated by another function, `{configured}`"),
+                "Point the secret's rotation at this function (the stack's rotation schedule \
+                 does), or run the preflight of the function that rotates it.",
+            )
+        }
+        (Some(true), configured, _) => Check::pass(
+            "rotation-settings",
+            match (configured, &details.next_rotation) {
+                (Some(arn), Some(next)) => format!(
+                    "rotation is enabled with `{arn}`; next rotation {}",
+                    rfc3339(next)
+                ),
+                (Some(arn), None) => format!("rotation is enabled with `{arn}`"),
+                (None, _) => "rotation is enabled".into(),
+            },
+        ),
+    }
+}
+
+/// A rotation left half done: an AWSPENDING on another version than AWSCURRENT's.
+async fn pending_version<A: SecretAdmin>(
+    details: &SecretDetails,
+    admin: &A,
+    secret: &str,
+) -> Check {
+    let current = details
+        .versions
+        .iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT))
+        .map(|(id, _)| id.as_str());
+    let pending = details
+        .versions
+        .iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == AWSPENDING))
+        .map(|(id, _)| id.as_str());
+    match pending {
+        Some(pending) if Some(pending) != current => {
+            let created = admin
+                .versions(secret)
+                .await
+                .ok()
+                .and_then(|versions| versions.into_iter().find(|v| v.id == pending))
+                .and_then(|v| v.created)
+                .map(|d| format!(", created {}", rfc3339(&d)))
+                .unwrap_or_default();
+            Check::fail(
+                "pending-version",
+                format!(
+                    "version {pending} is AWSPENDING{created}: a rotation started and did not \
+                     finish, and Secrets Manager will not start another until it does"
+                ),
+                "If no rotation is running now, invoke the function with {\"Action\": \
+                 \"recover\", \"SecretId\": ...} to see the safe action, then again with \
+                 \"Apply\": true.",
+            )
+        }
+        _ => Check::pass("pending-version", "no rotation is half done"),
+    }
+}
+
+async fn alternating_checks<S: SecretStore, C: Connector>(
+    rotator: &Rotator<S, C>,
+    secret: &str,
+    master_arn: &str,
+    current_value: &crate::secret::SecretValue,
+    login: &Login,
+    account_host: Option<&str>,
+    checks: &mut Vec<Check>,
+) {
+    let partner = partner_username(&login.username);
+    let name_check = match login
+        .engine
+        .username_fits(&partner, rotator.config.mysql_max_user_length)
+    {
+        Ok(()) => Check::pass("partner-name", format!("the alternate user is `{partner}`")),
+        Err((length, limit)) => Check::fail(
+            "partner-name",
+            format!(
+                "the alternate user `{partner}` is {length} characters; {} allows {limit}",
+                login.engine.name()
+            ),
+            login.engine.username_hint(),
+        ),
+    };
+
+    let master = match alternating::master_login(
+        &rotator.store,
+        rotator.rds.as_deref(),
+        &rotator.config,
+        secret,
+        master_arn,
+        current_value,
+        login,
+    )
+    .await
+    {
+        Ok(master) => {
+            checks.push(Check::pass(
+                "master-secret",
+                format!(
+                    "`{master_arn}` names `{}` at {}:{}",
+                    master.username, master.host, master.port
+                ),
+            ));
+            master
+        }
+        Err(error) => {
+            checks.push(Check::fail(
+                "master-secret",
+                error.to_string(),
+                "Point `masterarn` at the secret of the database's master user: one with its \
+                 own host (the same database), or the secret RDS manages for it.",
+            ));
+            for check in ["master-login", "master-privileges"] {
+                checks.push(Check::skip(check, "needs a usable master secret"));
+            }
+            checks.push(name_check);
+            checks.push(Check::skip("partner-objects", "needs the master login"));
+            return;
+        }
+    };
+
+    let mut session = match rotator.connector.login(&master).await {
+        Ok(Some(session)) => {
+            checks.push(Check::pass(
+                "master-login",
+                format!("the master secret logs in as `{}`", master.username),
+            ));
+            session
+        }
+        Ok(None) => {
+            checks.push(Check::fail(
+                "master-login",
+                format!(
+                    "the server refused the master secret's password for `{}`",
+                    master.username
+                ),
+                "Put the master user's current password in the master secret.",
+            ));
+            checks.push(Check::skip("master-privileges", "needs the master login"));
+            checks.push(name_check);
+            checks.push(Check::skip("partner-objects", "needs the master login"));
+            return;
+        }
+        Err(error) => {
+            checks.push(Check::fail(
+                "master-login",
+                error.to_string(),
+                login_fix(&error),
+            ));
+            checks.push(Check::skip("master-privileges", "needs the master login"));
+            checks.push(name_check);
+            checks.push(Check::skip("partner-objects", "needs the master login"));
+            return;
+        }
+    };
+
+    let rehearsal = session
+        .rehearse_clone(&login.username, account_host, &partner)
+        .await;
+    session.close().await;
+    let name_ok = name_check.status == Status::Pass;
+    match rehearsal {
+        Ok(()) => {
+            checks.push(Check::pass(
+                "master-privileges",
+                format!(
+                    "`{}` may create `{partner}` and give it `{}`'s privileges (rehearsed, \
+                     nothing changed)",
+                    master.username, login.username
+                ),
+            ));
+            checks.push(name_check);
+            checks.push(Check::pass(
+                "partner-objects",
+                format!("`{partner}` holds nothing the pair does not share"),
+            ));
+        }
+        Err(RotationError::UnsafePartner { user, problem }) => {
+            checks.push(Check::pass(
+                "master-privileges",
+                "the master user got as far as the partner's checks".to_string(),
+            ));
+            checks.push(name_check);
+            checks.push(Check::fail(
+                "partner-objects",
+                format!("`{user}` is not a safe partner: {problem}"),
+                "Remove what the alternate user holds beyond the user (or drop it if nothing \
+                 uses it), or rename the user; the rotation refuses to change it.",
+            ));
+        }
+        Err(error) => {
+            checks.push(Check::fail(
+                "master-privileges",
+                error.to_string(),
+                match login.engine.family() {
+                    crate::secret::EngineFamily::Postgres => {
+                        "Give the master user CREATEROLE and, on PostgreSQL 16 and later, ADMIN \
+                         OPTION on the user's role (GRANT app TO master WITH ADMIN OPTION)."
+                    }
+                    crate::secret::EngineFamily::MySql => {
+                        "Give the master user CREATE USER and the GRANT OPTION, and every \
+                         privilege the user holds."
+                    }
+                },
+            ));
+            checks.push(name_check);
+            checks.push(Check::skip(
+                "partner-objects",
+                if name_ok {
+                    "not checked: the rehearsal stopped first"
+                } else {
+                    "not checked"
+                },
+            ));
+        }
+    }
+}

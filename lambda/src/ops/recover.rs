@@ -1,0 +1,478 @@
+//! Recovery of a stuck rotation: which versions' credentials log in, and the one action that is
+//! provably safe.
+//!
+//! Two states block a secret until someone moves labels by hand: an AWSPENDING left by a
+//! rotation that stopped (Secrets Manager starts no other while it is there), and the known
+//! lockout, where setSecret changed the password and then AWSPENDING moved to a new token, so
+//! the database's password is in a version nobody reads. Recovery looks at every version,
+//! labelled or not, tries each credential against its own host (never another version's:
+//! a version's password only goes where that version says), and proposes at most one action:
+//!
+//! - **promote** a version that logs in when AWSCURRENT does not, or when it is the AWSPENDING
+//!   of an alternating-users rotation whose setSecret already ran (finishing that rotation);
+//! - **clear-pending**: remove a stale AWSPENDING while AWSCURRENT logs in, but only once the
+//!   pending version is older than [`QUIET_PERIOD_SECS`], so a rotation that is running now is not
+//!   pulled from under its setSecret;
+//! - **none**, when the secret is healthy or when nothing is provably safe (no version logs in,
+//!   or the database cannot be reached): the report says what to do by hand.
+//!
+//! Logins stop per user at the first credential that works (a user has one password), so a
+//! recovery makes as few failed logins as it can: MySQL may lock an account after several.
+
+use serde::Serialize;
+
+use super::rfc3339;
+use crate::db::Connector;
+use crate::error::RotationError;
+use crate::steps::Rotator;
+use crate::store::{AWSCURRENT, AWSPENDING, DateTime, SecretAdmin, SecretStore, VersionInfo};
+
+/// How old an AWSPENDING must be before recovery removes it: Lambda's longest timeout, so no
+/// step that read it can still be running, with room for Secrets Manager's retries to start.
+pub const QUIET_PERIOD_SECS: i64 = 30 * 60;
+
+/// The most versions a recovery looks at (newest first): Secrets Manager keeps about 100
+/// unlabelled versions, and each may cost a login.
+pub const MAX_VERSIONS: usize = 20;
+
+/// One version as recovery saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionReport {
+    pub version_id: String,
+    pub stages: Vec<String>,
+    pub created: Option<String>,
+    #[serde(skip)]
+    pub created_secs: Option<i64>,
+    pub username: Option<String>,
+    /// `Some(true)` logs in, `Some(false)` refused, `None` not known (not tried, unreadable,
+    /// or the server could not be asked).
+    pub logs_in: Option<bool>,
+    pub detail: String,
+}
+
+impl VersionReport {
+    fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// What recovery proposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalKind {
+    None,
+    ClearPending,
+    Promote,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Proposal {
+    pub kind: ProposalKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub reason: String,
+}
+
+impl Proposal {
+    fn none(reason: impl Into<String>) -> Self {
+        Self {
+            kind: ProposalKind::None,
+            version_id: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The answer to `{"Action": "recover", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecoverReport {
+    pub action: &'static str,
+    pub secret_id: String,
+    pub versions: Vec<VersionReport>,
+    pub proposal: Proposal,
+    pub applied: bool,
+    /// After an applied action: the secret as it is then, and the next proposal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Box<RecoverReport>>,
+}
+
+/// Looks at `secret`'s versions and proposes the one safe action; takes it when `apply`.
+/// `now_secs` is the time (seconds since the epoch) the quiet period is measured from.
+pub async fn recover<S, C, A>(
+    rotator: &Rotator<S, C>,
+    admin: &A,
+    secret: &str,
+    apply: bool,
+    now_secs: i64,
+) -> Result<RecoverReport, RotationError>
+where
+    S: SecretStore,
+    C: Connector,
+    A: SecretAdmin,
+{
+    let mut report = inspect(rotator, admin, secret, now_secs).await?;
+    if !apply || report.proposal.kind == ProposalKind::None {
+        return Ok(report);
+    }
+    let current = report
+        .versions
+        .iter()
+        .find(|v| v.has(AWSCURRENT))
+        .map(|v| v.version_id.clone());
+    let target = report.proposal.version_id.clone().unwrap_or_default();
+    match report.proposal.kind {
+        ProposalKind::Promote => {
+            admin
+                .move_stage(secret, AWSCURRENT, Some(&target), current.as_deref())
+                .await?;
+            // A promoted pending version is a finished rotation: the label goes, as Secrets
+            // Manager removes it after finishSecret.
+            if report
+                .versions
+                .iter()
+                .any(|v| v.version_id == target && v.has(AWSPENDING))
+            {
+                admin
+                    .move_stage(secret, AWSPENDING, None, Some(&target))
+                    .await?;
+            }
+        }
+        ProposalKind::ClearPending => {
+            admin
+                .move_stage(secret, AWSPENDING, None, Some(&target))
+                .await?;
+        }
+        ProposalKind::None => unreachable!("returned above"),
+    }
+    report.applied = true;
+    report.after = Some(Box::new(inspect(rotator, admin, secret, now_secs).await?));
+    tracing::info!(
+        secret,
+        action = ?report.proposal.kind,
+        version = %target,
+        "recovery applied"
+    );
+    Ok(report)
+}
+
+async fn inspect<S, C, A>(
+    rotator: &Rotator<S, C>,
+    admin: &A,
+    secret: &str,
+    now_secs: i64,
+) -> Result<RecoverReport, RotationError>
+where
+    S: SecretStore,
+    C: Connector,
+    A: SecretAdmin,
+{
+    let mut versions: Vec<VersionInfo> = admin.versions(secret).await?;
+    // Labelled versions first (AWSCURRENT, AWSPENDING, AWSPREVIOUS), then the newest others.
+    let rank = |v: &VersionInfo| {
+        let has = |stage: &str| v.stages.iter().any(|s| s == stage);
+        if has(AWSCURRENT) {
+            0
+        } else if has(AWSPENDING) {
+            1
+        } else if !v.stages.is_empty() {
+            2
+        } else {
+            3
+        }
+    };
+    versions.sort_by_key(|v| rank(v));
+    versions.truncate(MAX_VERSIONS);
+
+    // user -> the password that logged in (compared, never shown), or that the server could
+    // not be asked about.
+    let mut known: Vec<(String, String, bool)> = Vec::new();
+    let mut unreachable: Option<String> = None;
+    let mut reports = Vec::new();
+    for version in &versions {
+        let mut report = VersionReport {
+            version_id: version.id.clone(),
+            stages: version.stages.clone(),
+            created: version.created.as_ref().map(rfc3339),
+            created_secs: version.created.as_ref().map(DateTime::secs),
+            username: None,
+            logs_in: None,
+            detail: String::new(),
+        };
+        let value = match admin.value_of(secret, &version.id).await {
+            Ok(Some(value)) => value,
+            Ok(None) => {
+                report.detail = "the version has no value".into();
+                reports.push(report);
+                continue;
+            }
+            Err(error) => {
+                report.detail = format!("unreadable: {error}");
+                reports.push(report);
+                continue;
+            }
+        };
+        let login = match rotator.login_of(secret, "(version)", &value) {
+            Ok(login) => login,
+            Err(error) => {
+                report.detail = format!("not a usable credential: {error}");
+                reports.push(report);
+                continue;
+            }
+        };
+        report.username = Some(login.username.clone());
+        let password = secrecy::ExposeSecret::expose_secret(&login.password).to_owned();
+        if let Some((_, _, same)) = known.iter().find(|(user, known_password, _)| {
+            *user == login.username && *known_password == password
+        }) {
+            report.logs_in = Some(*same);
+            report.detail = "same credential as a version above".into();
+        } else if known
+            .iter()
+            .any(|(user, _, logged_in)| *user == login.username && *logged_in)
+        {
+            report.logs_in = Some(false);
+            report.detail = "not tried: another version's password for this user logs in, and a \
+                             user has one password"
+                .into();
+        } else {
+            match rotator.connector.login(&login).await {
+                Ok(Some(session)) => {
+                    session.close().await;
+                    report.logs_in = Some(true);
+                    report.detail = format!("logs in to {}:{}", login.host, login.port);
+                    known.push((login.username.clone(), password, true));
+                }
+                Ok(None) => {
+                    report.logs_in = Some(false);
+                    report.detail = format!(
+                        "the server refused the password ({}:{})",
+                        login.host, login.port
+                    );
+                    known.push((login.username.clone(), password, false));
+                }
+                Err(error) => {
+                    report.detail = format!("could not ask the server: {error}");
+                    unreachable.get_or_insert_with(|| error.to_string());
+                }
+            }
+        }
+        reports.push(report);
+    }
+
+    let proposal = decide(&reports, unreachable.as_deref(), now_secs);
+    Ok(RecoverReport {
+        action: "recover",
+        secret_id: secret.to_owned(),
+        versions: reports,
+        proposal,
+        applied: false,
+        after: None,
+    })
+}
+
+/// The one safe action for versions as they were found (pure: tested offline over every
+/// shape of stuck secret).
+pub fn decide(versions: &[VersionReport], unreachable: Option<&str>, now_secs: i64) -> Proposal {
+    let current = versions.iter().find(|v| v.has(AWSCURRENT));
+    let pending = versions
+        .iter()
+        .find(|v| v.has(AWSPENDING) && !v.has(AWSCURRENT));
+    let Some(current) = current else {
+        return Proposal::none(
+            "no version is AWSCURRENT; label the version the applications should use by hand",
+        );
+    };
+    match current.logs_in {
+        Some(true) => {
+            let Some(pending) = pending else {
+                return Proposal::none(
+                    "nothing to do: AWSCURRENT logs in and no rotation is half done",
+                );
+            };
+            // Alternating users: the pending user already has its new password (setSecret
+            // ran); finishing the rotation keeps both users working.
+            if pending.logs_in == Some(true) && pending.username != current.username {
+                return Proposal {
+                    kind: ProposalKind::Promote,
+                    version_id: Some(pending.version_id.clone()),
+                    reason: "AWSCURRENT logs in and AWSPENDING (the other user of the pair) \
+                             logs in too: setSecret ran and the rotation did not finish; \
+                             promoting AWSPENDING finishes it, and the old AWSCURRENT becomes \
+                             AWSPREVIOUS, which keeps working"
+                        .into(),
+                };
+            }
+            let age = pending.created_secs.map(|created| now_secs - created);
+            match age {
+                Some(age) if age >= QUIET_PERIOD_SECS => Proposal {
+                    kind: ProposalKind::ClearPending,
+                    version_id: Some(pending.version_id.clone()),
+                    reason: format!(
+                        "AWSCURRENT logs in and AWSPENDING was left by a rotation that did not \
+                         finish ({} minutes ago); removing the label lets the next rotation \
+                         start, and changes no password",
+                        age / 60
+                    ),
+                },
+                _ => Proposal::none(format!(
+                    "AWSCURRENT logs in; AWSPENDING is younger than {} minutes (or of unknown \
+                     age), so a rotation may be running now: run recover again later",
+                    QUIET_PERIOD_SECS / 60
+                )),
+            }
+        }
+        Some(false) => {
+            // The database has another version's password: the one that logs in becomes
+            // AWSCURRENT. AWSPENDING first (setSecret ran, finishSecret did not), then the
+            // newest other.
+            let working = pending.filter(|p| p.logs_in == Some(true)).or_else(|| {
+                versions
+                    .iter()
+                    .find(|v| !v.has(AWSCURRENT) && v.logs_in == Some(true))
+            });
+            match working {
+                Some(version) => Proposal {
+                    kind: ProposalKind::Promote,
+                    version_id: Some(version.version_id.clone()),
+                    reason: format!(
+                        "AWSCURRENT does not log in, and version {} ({}) does: the database has \
+                         its password; promoting it to AWSCURRENT gives the applications a \
+                         working credential again",
+                        version.version_id,
+                        if version.stages.is_empty() {
+                            "unlabelled".to_owned()
+                        } else {
+                            version.stages.join(", ")
+                        }
+                    ),
+                },
+                None if unreachable.is_some() => Proposal::none(format!(
+                    "AWSCURRENT does not log in, and other versions could not be tried: {}",
+                    unreachable.unwrap_or_default()
+                )),
+                None => Proposal::none(
+                    "no version's credential logs in: nothing here is provably safe. As the \
+                     master user, set the user's password to AWSCURRENT's by hand, then run \
+                     preflight",
+                ),
+            }
+        }
+        None => Proposal::none(format!(
+            "whether AWSCURRENT logs in is not known ({}); fix that first (run preflight)",
+            if current.detail.is_empty() {
+                unreachable.unwrap_or("no answer")
+            } else {
+                current.detail.as_str()
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn version(
+        id: &str,
+        stages: &[&str],
+        user: &str,
+        logs_in: Option<bool>,
+        age: i64,
+    ) -> VersionReport {
+        VersionReport {
+            version_id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created: None,
+            created_secs: Some(NOW - age),
+            username: Some(user.into()),
+            logs_in,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_healthy_secret_needs_nothing() {
+        let versions = [
+            version("c", &[AWSCURRENT], "app", Some(true), 9000),
+            version("p", &["AWSPREVIOUS"], "app", Some(false), 99000),
+        ];
+        assert_eq!(decide(&versions, None, NOW).kind, ProposalKind::None);
+    }
+
+    #[test]
+    fn a_stale_pending_is_cleared_only_after_the_quiet_period() {
+        let mut versions = vec![
+            version("c", &[AWSCURRENT], "app", Some(true), 9000),
+            version(
+                "n",
+                &[AWSPENDING],
+                "app",
+                Some(false),
+                QUIET_PERIOD_SECS + 1,
+            ),
+        ];
+        let proposal = decide(&versions, None, NOW);
+        assert_eq!(proposal.kind, ProposalKind::ClearPending);
+        assert_eq!(proposal.version_id.as_deref(), Some("n"));
+        versions[1].created_secs = Some(NOW - 60);
+        assert_eq!(decide(&versions, None, NOW).kind, ProposalKind::None);
+        versions[1].created_secs = None;
+        assert_eq!(decide(&versions, None, NOW).kind, ProposalKind::None);
+    }
+
+    #[test]
+    fn the_version_the_database_has_is_promoted() {
+        // The known lockout: setSecret set version u's password, then AWSPENDING moved to n.
+        let versions = [
+            version("c", &[AWSCURRENT], "app", Some(false), 9000),
+            version("n", &[AWSPENDING], "app", Some(false), 10),
+            version("u", &[], "app", Some(true), 600),
+        ];
+        let proposal = decide(&versions, None, NOW);
+        assert_eq!(proposal.kind, ProposalKind::Promote);
+        assert_eq!(proposal.version_id.as_deref(), Some("u"));
+        // Single user between setSecret and finishSecret: the pending password is the one.
+        let versions = [
+            version("c", &[AWSCURRENT], "app", Some(false), 9000),
+            version("n", &[AWSPENDING], "app", Some(true), 10),
+        ];
+        assert_eq!(
+            decide(&versions, None, NOW).version_id.as_deref(),
+            Some("n")
+        );
+    }
+
+    #[test]
+    fn an_alternating_rotation_past_set_secret_is_finished() {
+        let versions = [
+            version("c", &[AWSCURRENT], "app", Some(true), 9000),
+            version("n", &[AWSPENDING], "app_clone", Some(true), 10),
+        ];
+        let proposal = decide(&versions, None, NOW);
+        assert_eq!(proposal.kind, ProposalKind::Promote);
+        assert_eq!(proposal.version_id.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn nothing_is_done_when_nothing_is_provably_safe() {
+        let none_log_in = [
+            version("c", &[AWSCURRENT], "app", Some(false), 9000),
+            version("p", &["AWSPREVIOUS"], "app", Some(false), 99000),
+        ];
+        assert_eq!(decide(&none_log_in, None, NOW).kind, ProposalKind::None);
+        let unknown = [version("c", &[AWSCURRENT], "app", None, 9000)];
+        let proposal = decide(&unknown, Some("no route to host"), NOW);
+        assert_eq!(proposal.kind, ProposalKind::None);
+        assert!(
+            proposal.reason.contains("no route to host"),
+            "{}",
+            proposal.reason
+        );
+        assert_eq!(decide(&[], None, NOW).kind, ProposalKind::None);
+    }
+}
