@@ -689,7 +689,7 @@ impl SecretStore for MemoryStore {
         self.call(StoreOp::DescribeSecret, secret, |state| {
             let s = state.secret(StoreOp::DescribeSecret, secret)?;
             Ok(SecretMetadata {
-                name: Some(secret.to_owned()),
+                name: Some(crate::steps::secret_name_of(secret).to_owned()),
                 rotation_enabled: s.rotation_enabled,
                 versions: s.labelled(),
                 tags: s.tags.clone(),

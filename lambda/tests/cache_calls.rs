@@ -127,3 +127,40 @@ async fn alternating_users_read_the_master_once_more() {
     assert_eq!(rotate(&store, &db, false, "token-1").await, 12);
     assert!(current_logs_in(&store, &db).await);
 }
+
+/// The metric line of each step names the secret and its strategy from what the step already
+/// read: a warm rotation still makes 8 calls. A cold finishSecret reads no value, so with the
+/// function's strategy setting on `auto` it says `unknown` rather than make a call for it.
+#[tokio::test]
+async fn step_metrics_cost_no_call() {
+    let (store, db) = world(true);
+    store.start_rotation(SECRET, "t1").unwrap();
+    store.reset_calls();
+    let instance = Rotator::new(CachingStore::new(store.clone()), db.clone(), config());
+    for step in STEPS {
+        let (result, outcome) = instance.handle_measured(&event(step, "t1")).await;
+        result.unwrap();
+        assert_eq!(outcome.secret_name, "orders/app");
+        assert_eq!(outcome.strategy, "alternating-users", "{step:?}");
+    }
+    // The master secret's read is the one call alternating users add.
+    assert_eq!(store.calls().len(), 9);
+    store.complete_rotation(SECRET, "t1").unwrap();
+
+    store.start_rotation(SECRET, "t2").unwrap();
+    for step in STEPS {
+        let cold = Rotator::new(CachingStore::new(store.clone()), db.clone(), config());
+        let (result, outcome) = cold.handle_measured(&event(step, "t2")).await;
+        result.unwrap();
+        let expected = if step == Step::Finish {
+            "unknown"
+        } else {
+            "alternating-users"
+        };
+        assert_eq!(outcome.strategy, expected, "{step:?}");
+    }
+    // A failed step is measured too, under the secret's name.
+    let (result, outcome) = instance.handle_measured(&event(Step::Set, "no-such-token")).await;
+    assert_eq!(result.unwrap_err().kind(), "UnknownVersion");
+    assert_eq!(outcome.secret_name, "orders/app");
+}

@@ -81,6 +81,15 @@ async fn no_password_in_any_log_or_error() {
         let pending: serde_json::Value =
             serde_json::from_str(pending.secret_string().unwrap()).unwrap();
         passwords.push(pending["password"].as_str().unwrap().to_owned());
+
+        // The operator actions on the failing secret: their reports and logs are scanned too.
+        let admin = rotation::store::AwsSecretStore::from_client(h.sm.clone());
+        let report = rotation::ops::preflight::preflight(&h.rotator, &admin, None, &arn).await;
+        errors.push(serde_json::to_string(&report).unwrap());
+        let report = rotation::ops::recover::recover(&h.rotator, &admin, &arn, false, 0)
+            .await
+            .expect("recover");
+        errors.push(serde_json::to_string(&report).unwrap());
     }
 
     let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
