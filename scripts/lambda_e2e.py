@@ -306,9 +306,90 @@ class Run:
         )
         return "InvalidEvent, UnknownVersion and RotationDisabled"
 
+    def synth_preflight(self) -> str:
+        """`synth preflight`, the built binary, against the function under the emulator: a
+        config of two databases, secrets of the mock, one whose password logs in and one whose
+        password the server refuses. The reports come back in config order, the refused login is
+        a failed `login` check with a fix, the exit code is 1 (problems, every invocation
+        answered), and no password appears in anything the command prints."""
+        import subprocess
+        import tempfile
+        import urllib.parse
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        subprocess.run(["cargo", "build", "-q", "-p", "synth", "--bin", "synth"], cwd=root,
+                       check=True)
+        target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
+        synth = os.path.join(target_dir, "debug", "synth")
+
+        engine = self.engines[0]
+        good_user, bad_user = f"e2e_{secrets.token_hex(4)}", f"e2e_{secrets.token_hex(4)}"
+        good = "Pre-" + secrets.token_hex(12)
+        bad_real, bad_stored = "Pre-" + secrets.token_hex(12), "Wrong-" + secrets.token_hex(12)
+        for user, password in ((good_user, good), (bad_user, bad_real)):
+            engine.create_user(user, password)
+            self.cleanup.append(lambda user=user: engine.drop_user(user))
+        good_arn = self.create_secret(engine.secret(good_user, good))
+        bad_arn = self.create_secret(engine.secret(bad_user, bad_stored))
+
+        def database(name: str, arn: str) -> str:
+            return (f"  - name: {name}\n    secret_arn: {arn}\n    engine: {engine.name}\n"
+                    f"    port: {engine.port}\n    strategy: single-user\n"
+                    f"    schedule:\n      expression: rate(30 days)\n")
+
+        config = (
+            "name: e2e-preflight\n"
+            "network:\n  vpc_id: vpc-0123456789abcdef0\n"
+            "  subnet_ids: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]\n"
+            "  database_security_group_id: sg-0123456789abcdef0\n"
+            "  secrets_manager_endpoint:\n    create: true\n"
+            "code:\n  function:\n    path: bootstrap.zip\n  layer:\n    path: layer.zip\n"
+            "notifications:\n  create_topic: true\n"
+            "databases:\n" + database("good", good_arn) + database("refused", bad_arn)
+        )
+        url = urllib.parse.urlsplit(self.fn.url)
+        env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "preflight.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            base = [synth, "preflight", path, "--function-name", "bootstrap",
+                    "--endpoint-url", f"{url.scheme}://{url.netloc}"]
+            runs = [subprocess.run(base + extra, capture_output=True, text=True, env=env,
+                                   timeout=2 * self.fn.timeout)
+                    for extra in (["--json"], [])]
+        for run in runs:
+            printed = run.stdout + run.stderr
+            for password in (good, bad_real, bad_stored):
+                check(password not in printed, "synth preflight printed a password")
+            check(run.returncode == 1,
+                  f"synth preflight exited {run.returncode}, expected 1 (a database has "
+                  f"problems, every invocation answered):\n{printed}")
+        reports = json.loads(runs[0].stdout)
+        check([r.get("SecretId") for r in reports] == [good_arn, bad_arn],
+              f"reports not in config order: {reports}")
+        for report in reports:
+            check(report.get("Action") == "preflight" and "InvocationError" not in report,
+                  f"not a preflight report: {report}")
+            statuses = {c["Check"]: c for c in report.get("Checks", [])}
+            check(statuses.get("secret-value", {}).get("Status") == "pass",
+                  f"secret-value should pass: {report}")
+        good_login = {c["Check"]: c for c in reports[0]["Checks"]}.get("login", {})
+        bad_login = {c["Check"]: c for c in reports[1]["Checks"]}.get("login", {})
+        check(good_login.get("Status") == "pass", f"the good password should log in: {reports[0]}")
+        check(bad_login.get("Status") == "fail" and bad_login.get("Fix"),
+              f"the refused password should fail `login` with a fix: {reports[1]}")
+        check(reports[1].get("Ok") is False and reports[1].get("Problems", 0) >= 1,
+              f"the refused database should have problems: {reports[1]}")
+        rows = [line.split()[0] for line in runs[1].stdout.splitlines()[1:3]]
+        check(rows == ["good", "refused"], f"table rows not in config order:\n{runs[1].stdout}")
+        check("fail  login:" in runs[1].stdout, f"the table lacks the failed login:\n{runs[1].stdout}")
+        return f"{len(reports)} reports; exit 1; refused login: {bad_login.get('Detail')}"
+
     def main(self) -> int:
         scenarios = [(f"{e.name} rotation", lambda e=e: self.rotation(e)) for e in self.engines]
         scenarios.append(("errors", self.bad_events))
+        scenarios.append(("synth preflight", self.synth_preflight))
         passed = failed = 0
         for name, scenario in scenarios:
             start = time.monotonic()

@@ -18,6 +18,14 @@ pub const DIM_SECRET: &str = "SecretName";
 /// Dimension: the strategy, `single-user` or `alternating-users`.
 pub const DIM_STRATEGY: &str = "Strategy";
 
+/// The rotation steps, as Secrets Manager sends them and the function writes them in the
+/// [`DIM_STEP`] dimension.
+pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// The member of a failed step's metric line that holds its error type (the invocation's
+/// `errorType`), for the dashboard's table of failed steps. Not a dimension.
+pub const ERROR_KIND: &str = "ErrorKind";
+
 /// Per step: 1 when the step succeeded (0 otherwise). Unit Count.
 pub const STEP_SUCCEEDED: &str = "StepSucceeded";
 /// Per step: 1 when the step failed (0 otherwise). Unit Count.

@@ -20,8 +20,7 @@ pub enum Step {
 
 impl Step {
     /// The step names exactly as Secrets Manager sends them.
-    pub const NAMES: [&'static str; 4] =
-        ["createSecret", "setSecret", "testSecret", "finishSecret"];
+    pub const NAMES: [&'static str; 4] = rotation_contract::metrics::STEPS;
 
     pub fn parse(name: &str) -> Result<Self, RotationError> {
         match name {

@@ -49,7 +49,7 @@ impl StepMetrics {
             json!(if failed == 1 { "failed" } else { "succeeded" }),
         );
         if let Some(kind) = self.error_kind {
-            body.insert("ErrorKind".into(), json!(kind));
+            body.insert(m::ERROR_KIND.into(), json!(kind));
         }
         Value::Object(body).to_string()
     }

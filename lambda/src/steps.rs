@@ -115,24 +115,28 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             version = %event.token,
         );
         async {
-            let metadata = self.store.describe(&event.secret_id).await?;
-            name.clone_from(&metadata.name);
-            versions.push(event.token.clone());
-            versions.extend(metadata.version_with_stage(AWSCURRENT).map(str::to_owned));
-            if guard(&metadata, event)? == Guard::AlreadyCurrent {
-                info!("version is already AWSCURRENT; nothing to do");
-                return Ok(());
+            async {
+                let metadata = self.store.describe(&event.secret_id).await?;
+                name.clone_from(&metadata.name);
+                versions.push(event.token.clone());
+                versions.extend(metadata.version_with_stage(AWSCURRENT).map(str::to_owned));
+                if guard(&metadata, event)? == Guard::AlreadyCurrent {
+                    info!("version is already AWSCURRENT; nothing to do");
+                    return Ok(());
+                }
+                match event.step {
+                    Step::Create => self.create_secret(event).await,
+                    Step::Set => self.set_secret(event).await,
+                    Step::Test => self.test_secret(event).await,
+                    Step::Finish => self.finish_secret(event, &metadata).await,
+                }
             }
-            match event.step {
-                Step::Create => self.create_secret(event).await,
-                Step::Set => self.set_secret(event).await,
-                Step::Test => self.test_secret(event).await,
-                Step::Finish => self.finish_secret(event, &metadata).await,
-            }
+            .await
+            // Inside the span: the failure's line carries the secret, step and version.
+            .inspect_err(|error| warn!(kind = error.kind(), %error, "step failed"))
         }
         .instrument(span)
         .await
-        .inspect_err(|error| warn!(kind = error.kind(), %error, "step failed"))
     }
 
     async fn create_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {

@@ -160,7 +160,9 @@ async fn step_metrics_cost_no_call() {
         assert_eq!(outcome.strategy, expected, "{step:?}");
     }
     // A failed step is measured too, under the secret's name.
-    let (result, outcome) = instance.handle_measured(&event(Step::Set, "no-such-token")).await;
+    let (result, outcome) = instance
+        .handle_measured(&event(Step::Set, "no-such-token"))
+        .await;
     assert_eq!(result.unwrap_err().kind(), "UnknownVersion");
     assert_eq!(outcome.secret_name, "orders/app");
 }

@@ -1,4 +1,4 @@
-//! Command-line interface: `render`, `check` and `schema`.
+//! Command-line interface: `render`, `check`, `schema` and `preflight`.
 //!
 //! Kept apart from `main` so the commands can be tested without a process.
 
@@ -41,6 +41,25 @@ pub enum Command {
     },
     /// Print the JSON Schema of the config file.
     Schema,
+    /// Ask the deployed function to check every database of CONFIG (its
+    /// secret, network path, login and privileges) without changing anything.
+    /// Exit 0 when every database is ok, 1 when one has problems, 2 when an
+    /// invocation failed.
+    Preflight {
+        config: PathBuf,
+        /// The function to invoke [default: the name the stack gives it, NAME-function].
+        #[arg(long, value_name = "NAME")]
+        function_name: Option<String>,
+        /// Lambda's endpoint, for an emulator [default: the region's].
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// The function's region [default: the region of the config's secrets].
+        #[arg(long)]
+        region: Option<String>,
+        /// Print the reports as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -165,7 +184,56 @@ pub fn execute(args: Args) -> Result<ExitCode> {
             write_stdout(&crate::schema::json_schema()?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Preflight {
+            config,
+            function_name,
+            endpoint_url,
+            region,
+            json,
+        } => preflight(&config, function_name, endpoint_url, region, json),
     }
+}
+
+/// `synth preflight`: the invocations run on one thread, a few at a time.
+fn preflight(
+    config: &Path,
+    function_name: Option<String>,
+    endpoint_url: Option<String>,
+    region: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    use crate::preflight::{self, LambdaInvoker, Target};
+
+    let source = read(config)?;
+    let stack = crate::validate::load(&source, &config.display().to_string())?;
+    let targets = Target::of(&stack);
+    let function = function_name.unwrap_or_else(|| stack.function_name());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Runtime { source })?;
+    let outcomes = runtime.block_on(async {
+        let invoker = LambdaInvoker::new(
+            function,
+            region,
+            preflight::secrets_region(&stack),
+            endpoint_url,
+        )
+        .await;
+        preflight::invoke_all(
+            std::sync::Arc::new(invoker),
+            &targets,
+            preflight::CONCURRENCY,
+        )
+        .await
+    });
+    let text = if json {
+        preflight::json_reports(&targets, &outcomes)
+    } else {
+        preflight::table(&targets, &outcomes)
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::from(preflight::exit_code(&outcomes)))
 }
 
 fn write_stdout(text: &str) -> Result<()> {

@@ -39,6 +39,31 @@ pub struct RawConfig {
     /// "Large stacks").
     #[serde(default)]
     pub layout: RawLayout,
+    /// What the stack watches besides failed invocations (every key optional).
+    #[serde(default)]
+    pub alerts: RawAlerts,
+}
+
+/// The stack's own checks on rotation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAlerts {
+    /// Run the overdue-rotation audit twice a day (default true): a scheduled
+    /// rule invokes the function with `{"Action": "audit"}`, which lists the
+    /// secrets it rotates (`secretsmanager:ListSecrets`, granted on `*`, the
+    /// only resource IAM allows for it) and reports the overdue ones; an alarm
+    /// fires on one overdue secret, or when no audit reported for a day.
+    /// `false` removes the rule, its invoke permission, the alarm and the
+    /// `ListSecrets` grant.
+    pub overdue_audit: bool,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        RawAlerts {
+            overdue_audit: true,
+        }
+    }
 }
 
 /// Where the rotation schedules go. Up to `inline_schedules_max` databases,

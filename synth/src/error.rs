@@ -76,6 +76,8 @@ pub enum Error {
         "the stack renders to {files} files (a main template and nested stacks of rotation schedules): give `-o FILE`, and the nested templates are written next to it"
     )]
     NeedsOutput { files: usize },
+    #[error("cannot start the runtime that invokes the function")]
+    Runtime { source: std::io::Error },
     #[error("cannot serialize the JSON schema")]
     Schema(#[from] serde_json::Error),
 }

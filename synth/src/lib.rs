@@ -3,17 +3,20 @@
 //!
 //! The flow is `config` (raw serde structs) -> `validate` (diagnostics with
 //! file, line and fix) -> `model::Stack` -> `render` (askama template) ->
-//! text. The binary is a thin shell over [`cli::run`].
+//! text. `preflight` asks the deployed function to check a config's databases.
+//! The binary is a thin shell over [`cli::run`].
 
 pub mod arn;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod layout;
 pub mod limits;
 pub mod locate;
 pub mod model;
+pub mod preflight;
 pub mod render;
 pub mod schedule;
 pub mod schema;

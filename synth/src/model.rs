@@ -10,6 +10,16 @@ pub use crate::config::{Architecture, Engine, Strategy, TlsMode};
 
 /// Path of the CA bundle inside the driver layer, as the function sees it.
 pub use rotation_contract::CA_BUNDLE_PATH;
+/// The metrics the function writes, which the dashboard and the alarms read.
+pub use rotation_contract::metrics;
+
+/// How often the overdue-rotation audit runs.
+pub const AUDIT_INTERVAL_HOURS: u32 = 12;
+/// The event the audit's schedule sends the function.
+pub const AUDIT_EVENT: &str = r#"{"Action":"audit"}"#;
+/// The overdue alarm's period: a day holds two audits, so a day without a
+/// result means the audit itself is broken.
+pub const AUDIT_ALARM_PERIOD_SECONDS: u32 = 86_400;
 
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -27,6 +37,9 @@ pub struct Stack {
     pub databases: Vec<Database>,
     /// Thresholds of the large-stack layout (see `crate::layout`).
     pub layout: crate::layout::Layout,
+    /// The overdue-rotation audit: its schedule, invoke permission, alarm and
+    /// the role's `ListSecrets` (`alerts.overdue_audit`).
+    pub overdue_audit: bool,
 }
 
 /// The function's execution role.
@@ -328,6 +341,39 @@ impl Artifact {
 }
 
 impl Stack {
+    /// The CloudWatch dashboard's body (JSON, for `Fn::Sub`).
+    pub fn dashboard_body(&self) -> String {
+        crate::dashboard::body(self)
+    }
+
+    /// The namespace of the function's own metrics.
+    pub fn metric_namespace(&self) -> &'static str {
+        metrics::NAMESPACE
+    }
+
+    /// The dimension that names the function in its metrics.
+    pub fn function_dimension(&self) -> &'static str {
+        metrics::DIM_FUNCTION
+    }
+
+    /// The audit's metric the overdue alarm watches.
+    pub fn overdue_metric(&self) -> &'static str {
+        metrics::OVERDUE_SECRETS
+    }
+
+    /// The audit's schedule, as EventBridge writes it.
+    pub fn audit_schedule(&self) -> String {
+        format!("rate({AUDIT_INTERVAL_HOURS} hours)")
+    }
+
+    pub fn audit_event(&self) -> &'static str {
+        AUDIT_EVENT
+    }
+
+    pub fn audit_alarm_period(&self) -> u32 {
+        AUDIT_ALARM_PERIOD_SECONDS
+    }
+
     /// `DB_CA_BUNDLE`: where the driver layer puts the RDS CA bundle.
     pub fn ca_bundle_path(&self) -> &'static str {
         CA_BUNDLE_PATH

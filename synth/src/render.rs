@@ -100,6 +100,24 @@ mod filters {
         Ok(super::quote(&value.to_string()))
     }
 
+    /// Indents every line of `value` by `lead` spaces, for the body of a YAML
+    /// block scalar (`|-`): no line can end the block or start a key. Only for
+    /// text synth builds itself; a user string goes through `yaml`.
+    #[askama::filter_fn]
+    pub fn indented(
+        value: impl std::fmt::Display,
+        _env: &dyn askama::Values,
+        lead: usize,
+    ) -> askama::Result<String> {
+        let lead = " ".repeat(lead);
+        Ok(value
+            .to_string()
+            .lines()
+            .map(|l| format!("{lead}{l}"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     /// Turns text into YAML comment lines (`lead` spaces, `#`, `pad` spaces,
     /// the line), so nothing in it can become part of the template.
     #[askama::filter_fn]

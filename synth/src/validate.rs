@@ -186,6 +186,7 @@ impl Validator<'_> {
             role,
             databases,
             layout,
+            overdue_audit: raw.alerts.overdue_audit,
         }
     }
 

@@ -329,6 +329,12 @@ fn policy_names_every_secret_and_no_wildcard_secret() {
                     .any(|a| a == "secretsmanager:GetRandomPassword"),
                 "passwords are generated locally"
             );
+            if actions == ["secretsmanager:ListSecrets"] {
+                // The overdue audit: IAM allows ListSecrets on "*" only, and
+                // it returns no value (tests/operations.rs).
+                assert_eq!(s["Sid"].as_str(), Some("AuditRotations"), "{s:?}");
+                continue;
+            }
             if actions
                 .iter()
                 .any(|a| a.starts_with("secretsmanager:") || a.starts_with("kms:"))

@@ -165,6 +165,14 @@ Properties:
 "#,
         );
     });
+    // The audit's ListSecrets on "*" passes alone, and only alone.
+    assert_only_rule_fails(rule, example("postgres-single-user.template.yaml"), |doc| {
+        let audit = statements(doc)
+            .iter_mut()
+            .find(|s| s["Sid"].as_str() == Some("AuditRotations"))
+            .expect("the audit's statement");
+        audit["Action"] = yaml("[secretsmanager:ListSecrets, secretsmanager:GetSecretValue]");
+    });
     // With the rotation-function condition, a wildcard is the intended design.
     let mut scoped = example("postgres-single-user.template.yaml");
     statements(&mut scoped)[0]["Resource"] = yaml(r#""*""#);
