@@ -114,7 +114,7 @@ done
 
 # ---------------------------------------------------------------- the checks
 t0=$SECONDS
-"$VENV/bin/python" scripts/lambda_e2e.py \
+LAMBDA_E2E_WATCH_LOG="$WATCH_LOG" "$VENV/bin/python" scripts/lambda_e2e.py \
   --invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations" \
   --password-length "$PASSWORD_LENGTH" --exclude-characters "$EXCLUDE_CHARACTERS"
 log "checks passed in $((SECONDS - t0))s"

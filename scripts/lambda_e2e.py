@@ -386,10 +386,96 @@ class Run:
         check("fail  login:" in runs[1].stdout, f"the table lacks the failed login:\n{runs[1].stdout}")
         return f"{len(reports)} reports; exit 1; refused login: {bad_login.get('Detail')}"
 
+    def operator_actions(self) -> str:
+        """Recover and audit through the binary, and the metric line each step prints: the
+        known lockout is built (setSecret ran, then AWSPENDING moved to a new token), recover
+        proposes promoting the version the database has and, applied, AWSCURRENT logs in again;
+        the audit answers its report; the emulator's log holds one Embedded Metric Format line
+        per step, naming the secret, with no password anywhere."""
+        engine = self.engines[0]
+        user = f"e2e_{secrets.token_hex(4)}"
+        old = "Ops-" + secrets.token_hex(12)
+        engine.create_user(user, old)
+        self.cleanup.append(lambda: engine.drop_user(user))
+        arn = self.create_secret(engine.secret(user, old))
+        token = self.start_rotation(arn)
+        for step in ("createSecret", "setSecret"):
+            self.fn.step(arn, token, step)
+        pending = self.staged(arn, "AWSPENDING")["password"]
+        # A new rotation takes AWSPENDING away: the database's password is now unlabelled.
+        self.sm.put_secret_value(SecretId=arn, ClientRequestToken=str(uuid.uuid4()),
+                                 SecretString=json.dumps(engine.secret(user, "Stray-Pa55-x")),
+                                 VersionStages=["AWSPENDING"])
+        check(not engine.login(user, old), "the lockout was not built")
+
+        status, report, _ = self.fn.invoke({"Action": "recover", "SecretId": arn})
+        check(status == 200 and isinstance(report, dict), f"recover failed: {status} {report}")
+        proposal = report.get("Proposal", {})
+        check(proposal.get("Kind") == "promote" and proposal.get("VersionId") == token,
+              f"recover should propose promoting {token}: {report}")
+        check(report.get("Applied") is False, f"a dry run applied something: {report}")
+        status, applied, _ = self.fn.invoke({"Action": "recover", "SecretId": arn, "Apply": True})
+        check(status == 200 and applied.get("Applied") is True, f"apply failed: {applied}")
+        current = self.staged(arn, "AWSCURRENT")["password"]
+        check(current == pending and engine.login(user, current),
+              "after recovery AWSCURRENT should hold the database's password")
+
+        status, audit, _ = self.fn.invoke({"Action": "audit"})
+        check(status == 200 and audit.get("Action") == "audit"
+              and isinstance(audit.get("Secrets"), int) and isinstance(audit.get("Overdue"), list),
+              f"audit failed: {status} {audit}")
+        # A secret that names this function (the ARN the emulator gives it) and whose rotation
+        # was then turned off: the next audit counts it as overdue.
+        function_arn = audit["FunctionArn"]
+        off = self.create_secret(engine.secret("nobody", "unused-Pa55"))
+        try:
+            self.sm.rotate_secret(SecretId=off, RotationLambdaARN=function_arn,
+                                  RotationRules={"ScheduleExpression": "rate(30 days)"})
+        except botocore.exceptions.ClientError:
+            pass  # the mock cannot invoke the function; the rotation settings stay
+        self.sm.cancel_rotate_secret(SecretId=off)
+        status, audit, _ = self.fn.invoke({"Action": "audit"})
+        overdue = [o for o in audit.get("Overdue", []) if o.get("SecretId") == off]
+        check(status == 200 and audit.get("Secrets", 0) >= 1 and len(overdue) == 1
+              and "turned off" in overdue[0].get("Reason", ""),
+              f"the audit should find the secret whose rotation was turned off: {audit}")
+
+        for text in (json.dumps(report), json.dumps(applied), json.dumps(audit)):
+            for password in (old, pending):
+                check(password not in text, "a report holds a password")
+        name = self.sm.describe_secret(SecretId=arn)["Name"]
+        log_path = os.environ.get("LAMBDA_E2E_WATCH_LOG", "")
+        metric_lines = []
+        if log_path and os.path.exists(log_path):
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                log = f.read()
+            for password in (old, pending):
+                check(password not in log, "the function's log holds a password")
+            for line in log.splitlines():
+                line = line.strip()
+                if line.startswith("{") and '"_aws"' in line:
+                    metric = json.loads(line)
+                    if metric.get("SecretName") == name:
+                        metric_lines.append(metric)
+            steps = sorted(m["Step"] for m in metric_lines)
+            check(steps == ["createSecret", "setSecret"],
+                  f"one metric line per step of {name} expected: {metric_lines}")
+            for metric in metric_lines:
+                check(metric["StepSucceeded"] == 1 and metric["Strategy"] == "single-user"
+                      and metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SecretsRotation",
+                      f"unexpected metric line: {metric}")
+        else:
+            raise Failure("LAMBDA_E2E_WATCH_LOG is not set: cannot read the metric lines")
+        audit_lines = [line for line in log.splitlines() if '"OverdueSecrets"' in line]
+        check(len(audit_lines) >= 2, f"each audit prints its metric line: {audit_lines}")
+        return (f"recover promoted {token[:8]}, audit found {len(audit['Overdue'])} overdue "
+                f"of {audit['Secrets']}, {len(metric_lines)} step metric lines")
+
     def main(self) -> int:
         scenarios = [(f"{e.name} rotation", lambda e=e: self.rotation(e)) for e in self.engines]
         scenarios.append(("errors", self.bad_events))
         scenarios.append(("synth preflight", self.synth_preflight))
+        scenarios.append(("operator actions", self.operator_actions))
         passed = failed = 0
         for name, scenario in scenarios:
             start = time.monotonic()
