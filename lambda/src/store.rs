@@ -401,20 +401,15 @@ pub fn unqualified_function_arn(arn: &str) -> &str {
     }
 }
 
-#[async_trait]
-impl SecretAdmin for AwsSecretStore {
-    async fn details(&self, secret: &str) -> Result<SecretDetails, RotationError> {
-        let out = self
-            .client
-            .describe_secret()
-            .secret_id(secret)
-            .send()
-            .await
-            .map_err(|e| sm_error("DescribeSecret", secret, e))?;
+/// A [`SecretDetails`] from DescribeSecret's answer or a ListSecrets entry: the SDK gives both
+/// the same accessors, on two types, and names the stage map differently.
+macro_rules! secret_details {
+    ($out:expr, $stages:ident) => {{
+        let out = &$out;
         let rules = out.rotation_rules();
-        Ok(SecretDetails {
-            arn: out.arn().unwrap_or(secret).to_owned(),
-            name: out.name().unwrap_or(secret).to_owned(),
+        SecretDetails {
+            arn: out.arn().unwrap_or_default().to_owned(),
+            name: out.name().unwrap_or_default().to_owned(),
             rotation_enabled: out.rotation_enabled(),
             rotation_lambda_arn: out.rotation_lambda_arn().map(str::to_owned),
             last_rotated: out.last_rotated_date().copied(),
@@ -426,10 +421,31 @@ impl SecretAdmin for AwsSecretStore {
                 .map(str::to_owned),
             window: rules.and_then(|r| r.duration()).map(str::to_owned),
             versions: out
-                .version_ids_to_stages()
+                .$stages()
                 .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
-        })
+        }
+    }};
+}
+
+#[async_trait]
+impl SecretAdmin for AwsSecretStore {
+    async fn details(&self, secret: &str) -> Result<SecretDetails, RotationError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(|e| sm_error("DescribeSecret", secret, e))?;
+        let mut details = secret_details!(out, version_ids_to_stages);
+        if details.arn.is_empty() {
+            details.arn = secret.to_owned();
+        }
+        if details.name.is_empty() {
+            details.name = secret.to_owned();
+        }
+        Ok(details)
     }
 
     async fn versions(&self, secret: &str) -> Result<Vec<VersionInfo>, RotationError> {
@@ -523,25 +539,7 @@ impl SecretAdmin for AwsSecretStore {
                 if lambda.map(unqualified_function_arn) != Some(wanted) {
                     continue;
                 }
-                let rules = entry.rotation_rules();
-                found.push(SecretDetails {
-                    arn: entry.arn().unwrap_or_default().to_owned(),
-                    name: entry.name().unwrap_or_default().to_owned(),
-                    rotation_enabled: entry.rotation_enabled(),
-                    rotation_lambda_arn: lambda.map(str::to_owned),
-                    last_rotated: entry.last_rotated_date().copied(),
-                    next_rotation: entry.next_rotation_date().copied(),
-                    created: entry.created_date().copied(),
-                    rotate_after_days: rules.and_then(|r| r.automatically_after_days()),
-                    schedule: rules
-                        .and_then(|r| r.schedule_expression())
-                        .map(str::to_owned),
-                    window: rules.and_then(|r| r.duration()).map(str::to_owned),
-                    versions: entry
-                        .secret_versions_to_stages()
-                        .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                        .unwrap_or_default(),
-                });
+                found.push(secret_details!(entry, secret_versions_to_stages));
             }
         }
         found.sort_by(|a, b| a.name.cmp(&b.name));

@@ -926,6 +926,37 @@ fn split_guc_list(stored: &str) -> Vec<String> {
     elements
 }
 
+impl PgSession {
+    /// Makes the session act as its login user again and checks that it is `username`.
+    ///
+    /// A role's `role` setting (or anything else) may have switched the session to another
+    /// role. SET ROLE NONE (not RESET ROLE, which goes back to the setting) makes the current
+    /// user the login user again, and the password statement names SESSION_USER: the role
+    /// that authenticated, whatever the session did since.
+    async fn become_login_user(
+        &self,
+        username: &str,
+        consequence: &str,
+    ) -> Result<(), RotationError> {
+        self.run("SET ROLE NONE", "switch back to the login user")
+            .await?;
+        let session_user: String = self
+            .row("SELECT session_user::text", &[], "read the login user")
+            .await?
+            .get(0);
+        if session_user != username {
+            return Err(self.database_error(
+                "change the password",
+                format!(
+                    "the session's login user is `{session_user}`, not `{username}`; \
+                     {consequence}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The SCRAM verifier of a random password no one will ever know, for rehearsals inside a
 /// transaction that is always rolled back.
 fn throwaway_verifier() -> String {
@@ -941,25 +972,8 @@ impl Session for PgSession {
         username: &str,
         password: &SecretString,
     ) -> Result<(), RotationError> {
-        // A role's `role` setting (or anything else) may have switched the session to another
-        // role. SET ROLE NONE (not RESET ROLE, which goes back to the setting) makes the
-        // current user the login user again, and the password statement names SESSION_USER:
-        // the role that authenticated, whatever the session did since.
-        self.run("SET ROLE NONE", "switch back to the login user")
+        self.become_login_user(username, "no password was changed")
             .await?;
-        let session_user: String = self
-            .row("SELECT session_user::text", &[], "read the login user")
-            .await?
-            .get(0);
-        if session_user != username {
-            return Err(self.database_error(
-                "change the password",
-                format!(
-                    "the session's login user is `{session_user}`, not `{username}`; no \
-                     password was changed"
-                ),
-            ));
-        }
         let verifier =
             postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
         self.run_secret(
@@ -977,21 +991,8 @@ impl Session for PgSession {
     }
 
     async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
-        self.run("SET ROLE NONE", "switch back to the login user")
+        self.become_login_user(username, "a rotation would refuse to change the password")
             .await?;
-        let session_user: String = self
-            .row("SELECT session_user::text", &[], "read the login user")
-            .await?
-            .get(0);
-        if session_user != username {
-            return Err(self.database_error(
-                "change the password",
-                format!(
-                    "the session's login user is `{session_user}`, not `{username}`; a rotation \
-                     would refuse to change the password"
-                ),
-            ));
-        }
         let verifier = throwaway_verifier();
         self.run("BEGIN", "start a transaction").await?;
         let result = self

@@ -392,6 +392,41 @@ impl MySqlSession {
         }
     }
 
+    /// The checks before any change to the partner: it is not the master user, and it holds
+    /// nothing the user lacks. Returns the user's grants.
+    async fn check_partner(
+        &mut self,
+        template: &str,
+        host: &str,
+        target: &str,
+    ) -> Result<Vec<Line>, RotationError> {
+        let refuse = |problem: String| RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem,
+        };
+        if target == self.current_user.0 || target == self.login_user {
+            return Err(refuse(format!(
+                "`{target}` is the master user this function logs in as"
+            )));
+        }
+        let template_lines = self.grants(template, host).await?.ok_or_else(|| {
+            self.database(
+                "copy the user's grants",
+                format!("the account `{template}`@`{host}` does not exist"),
+            )
+        })?;
+        if let Some(target_lines) = self.grants(target, host).await? {
+            let beyond = grants::excess(&template_lines, &target_lines);
+            if !beyond.is_empty() {
+                return Err(refuse(format!(
+                    "`{target}`@`{host}` holds {}, which `{template}` lacks",
+                    beyond.join(", ")
+                )));
+            }
+        }
+        Ok(template_lines)
+    }
+
     fn database(&self, action: &'static str, detail: String) -> RotationError {
         RotationError::Database {
             host: self.host.clone(),
@@ -456,30 +491,7 @@ impl Session for MySqlSession {
         target: &str,
     ) -> Result<(), RotationError> {
         let host = host.unwrap_or("%");
-        let refuse = |problem: String| RotationError::UnsafePartner {
-            user: target.to_owned(),
-            problem,
-        };
-        if target == self.current_user.0 || target == self.login_user {
-            return Err(refuse(format!(
-                "`{target}` is the master user this function logs in as"
-            )));
-        }
-        let template_lines = self.grants(template, host).await?.ok_or_else(|| {
-            self.database(
-                "copy the user's grants",
-                format!("the account `{template}`@`{host}` does not exist"),
-            )
-        })?;
-        if let Some(target_lines) = self.grants(target, host).await? {
-            let beyond = grants::excess(&template_lines, &target_lines);
-            if !beyond.is_empty() {
-                return Err(refuse(format!(
-                    "`{target}`@`{host}` holds {}, which `{template}` lacks",
-                    beyond.join(", ")
-                )));
-            }
-        }
+        let template_lines = self.check_partner(template, host, target).await?;
         // The master creates the partner and grants it the user's privileges: it needs CREATE
         // USER and the grant option, and every privilege the user holds.
         let (master, master_host) = self.current_user.clone();
@@ -543,30 +555,7 @@ impl Session for MySqlSession {
         password: &SecretString,
     ) -> Result<(), RotationError> {
         let host = host.unwrap_or("%");
-        let refuse = |problem: String| RotationError::UnsafePartner {
-            user: target.to_owned(),
-            problem,
-        };
-        if target == self.current_user.0 || target == self.login_user {
-            return Err(refuse(format!(
-                "`{target}` is the master user this function logs in as"
-            )));
-        }
-        let template_lines = self.grants(template, host).await?.ok_or_else(|| {
-            self.database(
-                "copy the user's grants",
-                format!("the account `{template}`@`{host}` does not exist"),
-            )
-        })?;
-        if let Some(target_lines) = self.grants(target, host).await? {
-            let beyond = grants::excess(&template_lines, &target_lines);
-            if !beyond.is_empty() {
-                return Err(refuse(format!(
-                    "`{target}`@`{host}` holds {}, which `{template}` lacks",
-                    beyond.join(", ")
-                )));
-            }
-        }
+        let template_lines = self.check_partner(template, host, target).await?;
         let requirement = self.requirement(template, host, &template_lines).await?;
 
         let target_account = self.server.account(target, host);
