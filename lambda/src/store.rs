@@ -163,6 +163,21 @@ impl AwsSecretStore {
     pub fn from_client(client: Client) -> Self {
         Self { client }
     }
+
+    async fn describe_secret(
+        &self,
+        secret: &str,
+    ) -> Result<
+        aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput,
+        RotationError,
+    > {
+        self.client
+            .describe_secret()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(|e| sm_error("DescribeSecret", secret, e))
+    }
 }
 
 /// What to check when a Secrets Manager call fails, as a sentence: by the error code, or for
@@ -240,13 +255,7 @@ where
 #[async_trait]
 impl SecretStore for AwsSecretStore {
     async fn describe(&self, secret: &str) -> Result<SecretMetadata, RotationError> {
-        let out = self
-            .client
-            .describe_secret()
-            .secret_id(secret)
-            .send()
-            .await
-            .map_err(|e| sm_error("DescribeSecret", secret, e))?;
+        let out = self.describe_secret(secret).await?;
         Ok(SecretMetadata {
             name: out.name().map(str::to_owned),
             rotation_enabled: out.rotation_enabled(),
@@ -431,13 +440,7 @@ macro_rules! secret_details {
 #[async_trait]
 impl SecretAdmin for AwsSecretStore {
     async fn details(&self, secret: &str) -> Result<SecretDetails, RotationError> {
-        let out = self
-            .client
-            .describe_secret()
-            .secret_id(secret)
-            .send()
-            .await
-            .map_err(|e| sm_error("DescribeSecret", secret, e))?;
+        let out = self.describe_secret(secret).await?;
         let mut details = secret_details!(out, version_ids_to_stages);
         if details.arn.is_empty() {
             details.arn = secret.to_owned();
