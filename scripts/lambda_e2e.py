@@ -420,6 +420,13 @@ class Run:
         check(current == pending and engine.login(user, current),
               "after recovery AWSCURRENT should hold the database's password")
 
+        # The same warm instance ran the steps: its preflight must read the stages as they are
+        # now, not as the last step's DescribeSecret saw them.
+        status, preflight, _ = self.fn.invoke({"Action": "preflight", "SecretId": arn})
+        login = {c["Check"]: c for c in preflight.get("Checks", [])}.get("login", {})
+        check(status == 200 and login.get("Status") == "pass",
+              f"after recovery the preflight's login should pass: {preflight}")
+
         status, audit, _ = self.fn.invoke({"Action": "audit"})
         check(status == 200 and audit.get("Action") == "audit"
               and isinstance(audit.get("Secrets"), int) and isinstance(audit.get("Overdue"), list),
@@ -440,7 +447,8 @@ class Run:
               and "turned off" in overdue[0].get("Reason", ""),
               f"the audit should find the secret whose rotation was turned off: {audit}")
 
-        for text in (json.dumps(report), json.dumps(applied), json.dumps(audit)):
+        for text in (json.dumps(report), json.dumps(applied), json.dumps(preflight),
+                     json.dumps(audit)):
             for password in (old, pending):
                 check(password not in text, "a report holds a password")
         name = self.sm.describe_secret(SecretId=arn)["Name"]

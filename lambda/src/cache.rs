@@ -8,7 +8,9 @@
 //! makes 8 calls (4 DescribeSecret, the AWSCURRENT read, the check for an existing pending
 //! value, PutSecretValue, UpdateSecretVersionStage); a cold one, each step in a new instance,
 //! makes the 11 it always did. Absent values are never cached (a version may get its value
-//! later), and the cache is bounded, oldest first out.
+//! later), and the cache is bounded, oldest first out. A stage is resolved only through the
+//! latest DescribeSecret, of the same secret, with no write since: never through stages an
+//! earlier step, or a step of another secret, saw.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -92,7 +94,12 @@ impl<S: SecretStore> CachingStore<S> {
 impl<S: SecretStore> SecretStore for CachingStore<S> {
     async fn describe(&self, secret: &str) -> Result<SecretMetadata, RotationError> {
         let metadata = self.inner.describe(secret).await?;
-        self.cache()
+        // Only the latest DescribeSecret resolves stages: each step starts with its own, so a
+        // read in a later step (or of another secret, such as the master secret) never
+        // resolves a stage through stages an earlier step saw.
+        let mut cache = self.cache();
+        cache.stages.clear();
+        cache
             .stages
             .insert(secret.to_owned(), metadata.versions.clone());
         Ok(metadata)
@@ -134,9 +141,10 @@ impl<S: SecretStore> SecretStore for CachingStore<S> {
         self.inner
             .put_pending(secret, token, value, rotation_token)
             .await?;
-        // The version now holds exactly this value, for good.
-        self.cache()
-            .insert((secret.to_owned(), token.to_owned()), value.clone());
+        // The version now holds exactly this value, for good; the stages have moved.
+        let mut cache = self.cache();
+        cache.insert((secret.to_owned(), token.to_owned()), value.clone());
+        cache.stages.remove(secret);
         Ok(())
     }
 
@@ -146,7 +154,10 @@ impl<S: SecretStore> SecretStore for CachingStore<S> {
         version: &str,
         from: Option<&str>,
     ) -> Result<(), RotationError> {
-        self.inner.promote(secret, version, from).await
+        let result = self.inner.promote(secret, version, from).await;
+        // Whatever the answer, the stages may have moved.
+        self.cache().stages.remove(secret);
+        result
     }
 
     fn cached(&self, secret: &str, version: &str) -> Option<SecretValue> {
@@ -154,5 +165,53 @@ impl<S: SecretStore> SecretStore for CachingStore<S> {
             .values
             .get(&(secret.to_owned(), version.to_owned()))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::MemoryStore;
+    use crate::store::AWSCURRENT;
+
+    const SECRET: &str = "s";
+
+    fn value(password: &str) -> String {
+        format!(r#"{{"engine":"postgres","host":"h","username":"u","password":"{password}"}}"#)
+    }
+
+    async fn current(store: &CachingStore<MemoryStore>) -> String {
+        let value = store.get(SECRET, Staged::Stage(AWSCURRENT)).await.unwrap();
+        value.unwrap().str_field("password").unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn stages_seen_by_an_earlier_step_never_answer_a_later_read() {
+        let memory = MemoryStore::new();
+        memory.create_secret(SECRET, &value("one"));
+        let store = CachingStore::new(memory.clone());
+        store.describe(SECRET).await.unwrap();
+        assert_eq!(current(&store).await, "one");
+
+        // This instance promotes a new version: its next read sees it.
+        memory.put_version(SECRET, "v2", crate::fakes::Payload::Text(value("two")), &[]);
+        let from = memory.version_with(SECRET, AWSCURRENT);
+        store.promote(SECRET, "v2", from.as_deref()).await.unwrap();
+        assert_eq!(current(&store).await, "two");
+
+        // Another secret's DescribeSecret (a master secret, say) forgets this one's stages, and
+        // a change made elsewhere is then read, not answered from the cache.
+        store.describe(SECRET).await.unwrap();
+        memory.create_secret("other", &value("x"));
+        store.describe("other").await.unwrap();
+        memory.put_version(
+            SECRET,
+            "v3",
+            crate::fakes::Payload::Text(value("three")),
+            &[],
+        );
+        let from = memory.version_with(SECRET, AWSCURRENT);
+        memory.promote(SECRET, "v3", from.as_deref()).await.unwrap();
+        assert_eq!(current(&store).await, "three");
     }
 }

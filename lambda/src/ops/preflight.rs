@@ -8,6 +8,9 @@
 //! [`Session::rehearse_own_password`](crate::db::Session::rehearse_own_password) and
 //! [`Session::rehearse_clone`](crate::db::Session::rehearse_clone)).
 //!
+//! Values are read through the operator's uncached store: a warm instance's cache resolves
+//! stages only within one rotation step.
+//!
 //! A login uses AWSCURRENT's own host, port and TLS setting, as a rotation does; the master
 //! credential goes only where [`master_login`](crate::alternating::master_login) allows, the
 //! same rule a rotation follows, so a preflight sends no password anywhere a rotation would
@@ -78,7 +81,7 @@ pub async fn preflight<S, C, A>(
 where
     S: SecretStore,
     C: Connector,
-    A: SecretAdmin,
+    A: SecretAdmin + SecretStore,
 {
     let mut checks = Vec::new();
     let mut engine = None;
@@ -110,7 +113,7 @@ async fn run<S, C, A>(
 ) where
     S: SecretStore,
     C: Connector,
-    A: SecretAdmin,
+    A: SecretAdmin + SecretStore,
 {
     // Secrets Manager's view first: it needs no value.
     match admin.details(secret).await {
@@ -128,10 +131,16 @@ async fn run<S, C, A>(
     }
 
     // The secret's value: shape, engine, strategy.
-    let current_value = match rotator
-        .required(secret, Staged::Stage(AWSCURRENT))
+    // Read fresh, never through a warm instance's cache of stages.
+    let current_value = match admin
+        .get(secret, Staged::Stage(AWSCURRENT))
         .await
         .and_then(|value| {
+            let value = value.ok_or_else(|| RotationError::MissingStage {
+                secret: secret.to_owned(),
+                stage: AWSCURRENT.to_owned(),
+                hint: "Store the database credential as the secret's value first.",
+            })?;
             let login = rotator.login_of(secret, AWSCURRENT, &value)?;
             let strategy = rotator.strategy(secret, &value)?;
             Ok((value, login, strategy))
@@ -262,6 +271,7 @@ async fn run<S, C, A>(
             };
             alternating_checks(
                 rotator,
+                admin,
                 secret,
                 &master_arn,
                 &current_value,
@@ -487,8 +497,9 @@ async fn pending_version<A: SecretAdmin>(
     }
 }
 
-async fn alternating_checks<S: SecretStore, C: Connector>(
+async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     rotator: &Rotator<S, C>,
+    admin: &A,
     secret: &str,
     master_arn: &str,
     current_value: &crate::secret::SecretValue,
@@ -513,7 +524,7 @@ async fn alternating_checks<S: SecretStore, C: Connector>(
     };
 
     let master = match alternating::master_login(
-        &rotator.store,
+        admin,
         rotator.rds.as_deref(),
         &rotator.config,
         secret,
