@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 
-.PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean
+.PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean demo
 
 # Start the test servers, run every test with .testenv/env loaded, always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
@@ -17,6 +17,12 @@ test:
 	cargo test --workspace --all-targets --no-fail-fast; \
 	bash scripts/lambda-e2e.sh; \
 	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi
+
+# A guided demo (about a minute once built): the function under the local Lambda emulator rotates a
+# PostgreSQL and a MariaDB user, single user and alternating users, against local servers; then
+# its preflight report. Everything it starts or creates is stopped and removed; no password shown.
+demo:
+	@bash scripts/demo.sh
 
 # Servers stay up for iterative work: `. .testenv/env && cargo test ...`
 testenv-up:

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# A guided demo of the rotation function, run as Lambda runs it, against local servers:
+#
+#   make demo            (or: bash scripts/demo.sh)
+#
+# It builds the `bootstrap` binary, starts the test servers (scripts/testenv.sh up: PostgreSQL,
+# MariaDB and moto's Secrets Manager, all on loopback) and the local Lambda emulator
+# (`cargo lambda watch`), then scripts/demo.py creates database users and their secrets, rotates
+# them through the four steps, proves the new passwords log in, and asks the function for its
+# preflight report. Whatever happens (failure, Ctrl-C), everything it started is stopped and
+# everything it created is removed. Servers already up (`make testenv-up`) are used and left up.
+# No password is ever printed, and the demo checks its own output for them.
+#
+# DEMO_QUICK=1              two rotations (PostgreSQL single user, MariaDB alternating users)
+#                           instead of both strategies on both engines
+# DEMO_PASSWORDS_FILE=path  also write every password the demo knew there (mode 0600), to check
+#                           a captured output: make demo | tee out; grep -F -f path out
+# DEMO_DEBUG=1              a traceback with each unexpected error
+# NO_COLOR=1                plain output even on a terminal
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+STATE="$ROOT/.testenv"
+WAIT_SECS="${DEMO_WAIT_SECS:-120}"
+
+# ---------------------------------------------------------------- output
+now_ms() { local t="${EPOCHREALTIME//[!0-9]/}"; echo $((t / 1000)); }
+T0_MS="$(now_ms)"
+export DEMO_T0_MS="$T0_MS"
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  B=$'\e[1m'; DIM=$'\e[2m'; RED=$'\e[31m'; GREEN=$'\e[32m'; R=$'\e[0m'
+else
+  B=""; DIM=""; RED=""; GREEN=""; R=""
+fi
+stamp() { local e=$(($(now_ms) - T0_MS)); printf '[%4d.%ds]' $((e / 1000)) $((e % 1000 / 100)); }
+stage() { printf '%s %s▸ %s%s\n' "$(stamp)" "$B" "$*" "$R"; }
+info() { printf '%s    %s\n' "$(stamp)" "$*"; }
+ok() { printf '%s    %s✓%s %s\n' "$(stamp)" "$GREEN" "$R" "$*"; }
+err() { printf '%s    %s✗ ERROR:%s %s\n' "$(stamp)" "$RED" "$R" "$*" >&2; }
+secs_since() { local e=$(($(now_ms) - $1)); printf '%d.%ds' $((e / 1000)) $((e % 1000 / 100)); }
+# Indent a tool's own progress lines under the current stage.
+indent() { sed -u "s/^/             ${DIM}│${R} /"; }
+
+# ---------------------------------------------------------------- cleanup
+OWN_ENV=0
+WATCH_PID=""
+WORK=""
+RESULT=""
+EMULATOR_FAILED=0
+cleanup() {
+  local rc=$?
+  # Nothing, not even a second Ctrl-C, stops the cleanup half way.
+  trap - EXIT
+  trap '' INT TERM HUP PIPE
+  set +e
+  if [ -n "$WATCH_PID" ] || [ "$OWN_ENV" = 1 ] || [ -n "$WORK" ]; then
+    stage "cleaning up"
+  fi
+  if [ -n "$WATCH_PID" ]; then
+    # The emulator runs in its own process group: cargo-lambda and the function under it.
+    kill -- "-$WATCH_PID" 2>/dev/null
+    wait "$WATCH_PID" 2>/dev/null
+    # Its log only when it failed to start: nothing was invoked yet, so it holds no secret value.
+    if [ "$EMULATOR_FAILED" = 1 ] && [ -f "$WORK/emulator.log" ]; then
+      printf -- '----- last lines of the emulator and function log -----\n' >&2
+      tail -n 30 "$WORK/emulator.log" >&2
+      printf -- '-----\n' >&2
+    fi
+    ok "emulator stopped"
+  fi
+  if [ "$OWN_ENV" = 1 ]; then
+    scripts/testenv.sh down 2>&1 | indent
+    ok "servers stopped, .testenv removed"
+  fi
+  [ -n "$WORK" ] && rm -rf "$WORK"
+  local total; total="$(secs_since "$T0_MS")"
+  case "$rc" in
+    0) printf '%s %s%sdemo finished in %s%s\n' "$(stamp)" "$B" "$GREEN" "$total" "$R" ;;
+    130) printf '%s %sdemo interrupted after %s%s\n' "$(stamp)" "$B" "$total" "$R" >&2 ;;
+    *) printf '%s %s%sdemo FAILED after %s%s%s\n' "$(stamp)" "$B" "$RED" "$total" "${RESULT:+: $RESULT}" "$R" >&2 ;;
+  esac
+  exit "$rc"
+}
+trap cleanup EXIT
+# A signal ends the demo through the cleanup too: Ctrl-C, a closed terminal, or the reader of
+# the output gone (`make demo | head`).
+trap 'exit 130' INT TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+
+printf '%sRDS secret rotation, live: the real function under a local Lambda emulator%s\n' "$B" "$R"
+printf '%sPostgreSQL and MariaDB servers and a Secrets Manager mock on this machine, loopback only.%s\n\n' "$DIM" "$R"
+
+command -v cargo >/dev/null 2>&1 || { RESULT="cargo not found"; err "cargo is not on PATH (install Rust)"; exit 1; }
+command -v python3 >/dev/null 2>&1 || { RESULT="python3 not found"; err "python3 is not on PATH"; exit 1; }
+
+# Scratch space: the function's environment file and the emulator's log.
+WORK="$(mktemp -d -t rotation-demo.XXXXXX)"
+
+# ---------------------------------------------------------------- 1. build
+stage "building the function (cargo build -p rotation-lambda --bin bootstrap)"
+[ -x target/debug/bootstrap ] || info "the first build compiles every dependency: a few minutes, once"
+t="$(now_ms)"
+if ! cargo build -q -p rotation-lambda --bin bootstrap 2>&1 | indent; then
+  RESULT="the build failed"; err "cargo build failed (see above)"; exit 1
+fi
+ok "bootstrap built ($(secs_since "$t"))"
+
+# ---------------------------------------------------------------- 2. servers
+t="$(now_ms)"
+if [ -f "$STATE/env" ]; then
+  stage "servers: reusing those already running (scripts/testenv.sh up), left running afterwards"
+else
+  stage "starting PostgreSQL, MariaDB and the Secrets Manager mock (scripts/testenv.sh up)"
+  OWN_ENV=1
+  if ! scripts/testenv.sh up 2>&1 | tee "$WORK/testenv.log" | indent; then
+    why="$(sed -n 's/^testenv: ERROR: //p' "$WORK/testenv.log" | tail -n 1)"
+    RESULT="the local servers did not start${why:+ ($why)}"
+    err "the local servers could not be started: ${why:-see above}"
+    exit 1
+  fi
+fi
+set -a
+# shellcheck disable=SC1091
+. "$STATE/env"
+set +a
+ok "servers up ($(secs_since "$t")): PostgreSQL :$ROTATION_TEST_PG_PORT, MariaDB :$ROTATION_TEST_MARIADB_PORT, Secrets Manager ${ROTATION_TEST_SM_ENDPOINT#http://}"
+
+# ---------------------------------------------------------------- tools in the venv
+want_lambda="$(sed -n 's/^cargo-lambda==//p' scripts/requirements-lambda.txt)"
+have_lambda="$("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null || true)"
+if [[ "$have_lambda" != *"$want_lambda"* ]]; then
+  stage "installing cargo-lambda $want_lambda into the venv (scripts/requirements-lambda.txt)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-lambda.txt 2>&1 | indent \
+    || { RESULT="cargo-lambda install failed"; err "pip install -r scripts/requirements-lambda.txt failed"; exit 1; }
+fi
+if ! "$VENV/bin/python" -c 'import boto3, pg8000, pymysql' 2>/dev/null; then
+  stage "installing the Python test packages (scripts/requirements-test.txt)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt 2>&1 | indent \
+    || { RESULT="pip install failed"; err "pip install -r scripts/requirements-test.txt failed"; exit 1; }
+fi
+
+# ---------------------------------------------------------------- 3. the emulator
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+stage "starting the Lambda emulator (cargo lambda watch) on 127.0.0.1:$PORT"
+t="$(now_ms)"
+# The function's configuration, as the stack would set it; the strategy follows each secret
+# (`masterarn` present or not).
+cat >"$WORK/function.env" <<EOF
+SECRETS_MANAGER_ENDPOINT=$ROTATION_TEST_SM_ENDPOINT
+DB_CA_BUNDLE=$ROTATION_TEST_CA
+DB_TLS=verify-full
+ROTATION_STRATEGY=auto
+PASSWORD_LENGTH=32
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+AWS_REGION=$AWS_REGION
+AWS_EC2_METADATA_DISABLED=true
+RUST_LOG=info
+EOF
+# --ignore-changes: edits to the sources while the demo runs must not restart the function.
+PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
+  --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
+  --package rotation-lambda --bin bootstrap --env-file "$WORK/function.env" \
+  >"$WORK/emulator.log" 2>&1 </dev/null &
+WATCH_PID=$!
+deadline=$((SECONDS + WAIT_SECS))
+# A plain TCP connect: any HTTP request to the emulator would start a function instance.
+until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+  if ! kill -0 "$WATCH_PID" 2>/dev/null; then
+    EMULATOR_FAILED=1; RESULT="the emulator did not start"; err "cargo lambda watch exited during startup"; exit 1
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    EMULATOR_FAILED=1; RESULT="the emulator did not start"; err "cargo lambda watch did not listen within ${WAIT_SECS}s"; exit 1
+  fi
+  sleep 0.2
+done
+ok "emulator listening ($(secs_since "$t")); the function starts on the first invocation"
+
+# ---------------------------------------------------------------- 4. the demo itself
+DEMO_ARGS=(--invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations")
+case "${DEMO_QUICK:-0}" in 0 | "" | false | no) ;; *) DEMO_ARGS+=(--quick) ;; esac
+set +e
+PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" scripts/demo.py "${DEMO_ARGS[@]}"
+rc=$?
+set -e
+case "$rc" in 129 | 130 | 141) exit "$rc" ;; esac
+if [ "$rc" -ne 0 ]; then RESULT="see the ✗ lines above"; exit "$rc"; fi
