@@ -4,7 +4,8 @@ VENV  := .venv
 
 .PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean demo
 
-# Start the test servers, run every test with .testenv/env loaded, always tear down.
+# Start the test servers, run every test with .testenv/env loaded (and the demo, which checks
+# its own output for passwords), always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
 # Plain `cargo test` skips the integration tests without servers; here a skip is a failure
 # (ROTATION_TEST_REQUIRE_SERVERS, also in .testenv/env, set again against a stale env file).
@@ -16,6 +17,9 @@ test:
 	export ROTATION_TEST_REQUIRE_SERVERS=1; \
 	cargo test --workspace --all-targets --no-fail-fast; \
 	bash scripts/lambda-e2e.sh; \
+	NO_COLOR=1 bash scripts/demo.sh >.testenv/demo.log 2>&1 \
+	  || { tail -n 40 .testenv/demo.log; echo "make demo failed (whole output: .testenv/demo.log)"; exit 1; }; \
+	echo "demo: $$(tail -n 1 .testenv/demo.log)"; \
 	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi
 
 # A guided demo (about a minute once built): the function under the local Lambda emulator rotates a

@@ -109,17 +109,21 @@ impl Kind {
 
     pub async fn can_login_on(self, port: u16, user: &str, password: &str) -> bool {
         match self {
-            Self::Postgres | Self::PostgresNew => PgConnection::connect_with(
-                &PgConnectOptions::new_without_pgpass()
-                    .host("127.0.0.1")
-                    .port(port)
-                    .username(user)
-                    .password(password)
-                    .database("postgres")
-                    .ssl_mode(PgSslMode::Disable),
-            )
-            .await
-            .is_ok(),
+            // tokio-postgres, not sqlx: sqlx writes the user name into its SCRAM messages
+            // unescaped, so a name with a comma never logs in through it.
+            Self::Postgres | Self::PostgresNew => tokio_postgres::Config::new()
+                .host("127.0.0.1")
+                .port(port)
+                .user(user)
+                .password(password)
+                .dbname("postgres")
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map(|(client, connection)| {
+                    drop(client);
+                    drop(connection);
+                })
+                .is_ok(),
             Self::MariaDb => MySqlConnection::connect_with(
                 &MySqlConnectOptions::new()
                     .host("127.0.0.1")
