@@ -22,7 +22,7 @@ test:
 	echo "demo: $$(tail -n 1 .testenv/demo.log)"; \
 	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi
 
-# A guided demo (about a minute once built): the function under the local Lambda emulator rotates a
+# A guided demo (about 20 s once built): the function under the local Lambda emulator rotates a
 # PostgreSQL and a MariaDB user, single user and alternating users, against local servers; then
 # its preflight report. Everything it starts or creates is stopped and removed; no password shown.
 demo:

@@ -110,6 +110,20 @@ ok "bootstrap built ($(secs_since "$t"))"
 
 # ---------------------------------------------------------------- 2. servers
 t="$(now_ms)"
+# .testenv is shared with `make test`: never start or stop it while another up/down is at work.
+# The pattern is anchored to the script's own command line: `make test`'s shell, which runs the
+# demo, names `scripts/testenv.sh up` and `down` in its recipe text.
+BUSY='^([^ ]*bash )?[^ ]*testenv\.sh (up|down)'
+if pgrep -f "$BUSY" >/dev/null 2>&1; then
+  stage "waiting for another scripts/testenv.sh up/down to finish (.testenv is shared)"
+  deadline=$((SECONDS + WAIT_SECS))
+  while pgrep -f "$BUSY" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      RESULT="scripts/testenv.sh busy"; err "another scripts/testenv.sh up/down still runs after ${WAIT_SECS}s"; exit 1
+    fi
+    sleep 0.5
+  done
+fi
 if [ -f "$STATE/env" ]; then
   stage "servers: reusing those already running (scripts/testenv.sh up), left running afterwards"
 else
