@@ -32,13 +32,12 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 
-import boto3
 import botocore.exceptions
 import pg8000.native
 import pymysql
 
-# The invocation helper of the end-to-end test: one event over the emulator's invoke endpoint.
-from lambda_e2e import Function
+# From the end-to-end test: one event over the emulator's invoke endpoint, and the mock's client.
+from lambda_e2e import Function, secrets_manager
 
 # ---------------------------------------------------------------- output
 
@@ -260,13 +259,7 @@ class Scenario:
 class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
         self.fn = Function(args.invoke_url, args.timeout)
-        self.sm = boto3.client(
-            "secretsmanager",
-            endpoint_url=env("ROTATION_TEST_SM_ENDPOINT"),
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-        )
+        self.sm = secrets_manager()
         ca = env("ROTATION_TEST_CA")
         postgres = Engine("postgres", "PostgreSQL", int(env("ROTATION_TEST_PG_PORT")),
                           env("ROTATION_TEST_PG_ADMIN_USER"),

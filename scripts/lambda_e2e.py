@@ -194,18 +194,23 @@ class Engine:
 # ---------------------------------------------------------------- scenarios
 
 
+def secrets_manager():
+    """A client of the Secrets Manager mock the test environment started."""
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=env("ROTATION_TEST_SM_ENDPOINT"),
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.fn = Function(args.invoke_url, args.timeout)
         self.length = args.password_length
         self.excluded = args.exclude_characters
-        self.sm = boto3.client(
-            "secretsmanager",
-            endpoint_url=env("ROTATION_TEST_SM_ENDPOINT"),
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-        )
+        self.sm = secrets_manager()
         ca = env("ROTATION_TEST_CA")
         self.engines = [
             Engine("postgres", int(env("ROTATION_TEST_PG_PORT")),

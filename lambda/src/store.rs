@@ -164,6 +164,24 @@ impl AwsSecretStore {
         Self { client }
     }
 
+    /// Sends a GetSecretValue; a version or stage that does not exist is `None`.
+    async fn read(
+        request: aws_sdk_secretsmanager::operation::get_secret_value::builders::GetSecretValueFluentBuilder,
+        secret: &str,
+        which: Staged<'_>,
+    ) -> Result<Option<SecretValue>, RotationError> {
+        match request.send().await {
+            Ok(out) => read_value(secret, which, out.secret_string()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sm_error("GetSecretValue", secret, e)),
+        }
+    }
+
     async fn describe_secret(
         &self,
         secret: &str,
@@ -276,22 +294,12 @@ impl SecretStore for AwsSecretStore {
         secret: &str,
         which: Staged<'_>,
     ) -> Result<Option<SecretValue>, RotationError> {
-        let mut request = self.client.get_secret_value().secret_id(secret);
-        request = match which {
+        let request = self.client.get_secret_value().secret_id(secret);
+        let request = match which {
             Staged::Stage(stage) => request.version_stage(stage),
             Staged::Version(id, stage) => request.version_id(id).version_stage(stage),
         };
-        let out = match request.send().await {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(sm_error("GetSecretValue", secret, e)),
-        };
-        read_value(secret, which, out.secret_string())
+        Self::read(request, secret, which).await
     }
 
     async fn put_pending(
@@ -490,21 +498,7 @@ impl SecretAdmin for AwsSecretStore {
             .get_secret_value()
             .secret_id(secret)
             .version_id(version);
-        let out = match request.send().await {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(sm_error("GetSecretValue", secret, e)),
-        };
-        read_value(
-            secret,
-            Staged::Version(version, "(by version id)"),
-            out.secret_string(),
-        )
+        Self::read(request, secret, Staged::Version(version, "(by version id)")).await
     }
 
     async fn move_stage(
