@@ -269,7 +269,7 @@ async fn run<S, C, A>(
                     return;
                 }
             };
-            alternating_checks(
+            let found = alternating_checks(
                 rotator,
                 admin,
                 secret,
@@ -277,9 +277,9 @@ async fn run<S, C, A>(
                 &current_value,
                 &login,
                 account_host.as_deref(),
-                checks,
             )
             .await;
+            checks.extend(found);
         }
     }
 }
@@ -505,8 +505,8 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     current_value: &crate::secret::SecretValue,
     login: &Login,
     account_host: Option<&str>,
-    checks: &mut Vec<Check>,
-) {
+) -> Vec<Check> {
+    let mut checks = Vec::new();
     let partner = partner_username(&login.username);
     let name_check = match login
         .engine
@@ -556,7 +556,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
             }
             checks.push(name_check);
             checks.push(Check::skip("partner-objects", "needs the master login"));
-            return;
+            return checks;
         }
     };
 
@@ -580,7 +580,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
             checks.push(Check::skip("master-privileges", "needs the master login"));
             checks.push(name_check);
             checks.push(Check::skip("partner-objects", "needs the master login"));
-            return;
+            return checks;
         }
         Err(error) => {
             checks.push(Check::fail(
@@ -591,7 +591,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
             checks.push(Check::skip("master-privileges", "needs the master login"));
             checks.push(name_check);
             checks.push(Check::skip("partner-objects", "needs the master login"));
-            return;
+            return checks;
         }
     };
 
@@ -655,4 +655,5 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
             ));
         }
     }
+    checks
 }
