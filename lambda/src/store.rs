@@ -328,16 +328,7 @@ impl SecretStore for AwsSecretStore {
         version: &str,
         from: Option<&str>,
     ) -> Result<(), RotationError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret)
-            .version_stage(AWSCURRENT)
-            .move_to_version_id(version)
-            .set_remove_from_version_id(from.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| sm_error("UpdateSecretVersionStage", secret, e))?;
-        Ok(())
+        SecretAdmin::move_stage(self, secret, AWSCURRENT, Some(version), from).await
     }
 }
 
