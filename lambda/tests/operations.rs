@@ -482,3 +482,53 @@ async fn bad_operator_events_are_refused_before_any_call() {
     let error = rotation::Invocation::from_json(json!({"Action": "recover"})).unwrap_err();
     assert!(matches!(error, RotationError::InvalidEvent(_)));
 }
+
+/// Whoever can write the secret may add a version that names another host. Recovery tries each
+/// version's credential against that version's own host only: the hostile version's host sees
+/// one connection (its own credential), never the others', and with AWSCURRENT's login
+/// unknown nothing is proposed.
+#[tokio::test]
+async fn recovery_sends_each_credential_only_to_its_own_host() {
+    needs_servers!();
+    let kind = Kind::Postgres;
+    let (h, arn, user) = single_user(kind).await;
+
+    // A listener that counts connections and closes each at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+
+    let mut hostile = kind.secret(&user, "attacker-Pa55");
+    hostile["host"] = json!("127.0.0.1");
+    hostile["port"] = json!(port);
+    hostile["ssl"] = json!(false);
+    h.sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string(hostile.to_string())
+        .version_stages("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+
+    let report = recover_now(&h, &arn, true, now() + QUIET_PERIOD_SECS * 10).await;
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "{report:#?}"
+    );
+    assert_eq!(report.versions[0].logs_in, None, "{report:#?}");
+    // The earlier versions were tried on the real server, where the rotated password logs in.
+    assert!(
+        report.versions[1..].iter().any(|v| v.logs_in == Some(true)),
+        "{report:#?}"
+    );
+    assert_eq!(report.proposal.kind, ProposalKind::None, "{report:#?}");
+    assert!(!report.applied);
+}

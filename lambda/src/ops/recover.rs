@@ -22,6 +22,7 @@
 use serde::Serialize;
 
 use super::rfc3339;
+use crate::alternating::partner_username;
 use crate::db::Connector;
 use crate::error::RotationError;
 use crate::steps::Rotator;
@@ -45,6 +46,8 @@ pub struct VersionReport {
     #[serde(skip)]
     pub created_secs: Option<i64>,
     pub username: Option<String>,
+    /// The database host the version names (its credential was tried there only).
+    pub host: Option<String>,
     /// `Some(true)` logs in, `Some(false)` refused, `None` not known (not tried, unreadable,
     /// or the server could not be asked).
     pub logs_in: Option<bool>,
@@ -198,6 +201,7 @@ where
             created: version.created.as_ref().map(rfc3339),
             created_secs: version.created.as_ref().map(DateTime::secs),
             username: None,
+            host: None,
             logs_in: None,
             detail: String::new(),
         };
@@ -223,6 +227,7 @@ where
             }
         };
         report.username = Some(login.username.clone());
+        report.host = Some(login.host.clone());
         let password = secrecy::ExposeSecret::expose_secret(&login.password).to_owned();
         if let Some((_, _, same)) = known.iter().find(|(user, known_password, _)| {
             *user == login.username && *known_password == password
@@ -273,6 +278,20 @@ where
     })
 }
 
+/// Whether `version` is a credential of the same database and pair as `current`: recovery
+/// never makes AWSCURRENT a version that names another host or user.
+fn same_pair(current: &VersionReport, version: &VersionReport) -> bool {
+    let same_host = match (&version.host, &current.host) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    };
+    let same_user = match (&version.username, &current.username) {
+        (Some(a), Some(b)) => a == b || *a == partner_username(b),
+        _ => false,
+    };
+    same_host && same_user
+}
+
 /// The one safe action for versions as they were found (pure: tested offline over every
 /// shape of stuck secret).
 pub fn decide(versions: &[VersionReport], unreachable: Option<&str>, now_secs: i64) -> Proposal {
@@ -294,7 +313,10 @@ pub fn decide(versions: &[VersionReport], unreachable: Option<&str>, now_secs: i
             };
             // Alternating users: the pending user already has its new password (setSecret
             // ran); finishing the rotation keeps both users working.
-            if pending.logs_in == Some(true) && pending.username != current.username {
+            if pending.logs_in == Some(true)
+                && pending.username != current.username
+                && same_pair(current, pending)
+            {
                 return Proposal {
                     kind: ProposalKind::Promote,
                     version_id: Some(pending.version_id.clone()),
@@ -328,11 +350,13 @@ pub fn decide(versions: &[VersionReport], unreachable: Option<&str>, now_secs: i
             // The database has another version's password: the one that logs in becomes
             // AWSCURRENT. AWSPENDING first (setSecret ran, finishSecret did not), then the
             // newest other.
-            let working = pending.filter(|p| p.logs_in == Some(true)).or_else(|| {
-                versions
-                    .iter()
-                    .find(|v| !v.has(AWSCURRENT) && v.logs_in == Some(true))
-            });
+            let working = pending
+                .filter(|p| p.logs_in == Some(true) && same_pair(current, p))
+                .or_else(|| {
+                    versions.iter().find(|v| {
+                        !v.has(AWSCURRENT) && v.logs_in == Some(true) && same_pair(current, v)
+                    })
+                });
             match working {
                 Some(version) => Proposal {
                     kind: ProposalKind::Promote,
@@ -390,6 +414,7 @@ mod tests {
             created: None,
             created_secs: Some(NOW - age),
             username: Some(user.into()),
+            host: Some("db.internal".into()),
             logs_in,
             detail: String::new(),
         }
@@ -456,6 +481,25 @@ mod tests {
         let proposal = decide(&versions, None, NOW);
         assert_eq!(proposal.kind, ProposalKind::Promote);
         assert_eq!(proposal.version_id.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn a_version_for_another_host_or_user_is_never_promoted() {
+        let mut elsewhere = version("e", &[], "app", Some(true), 600);
+        elsewhere.host = Some("evil.example".into());
+        let versions = [
+            version("c", &[AWSCURRENT], "app", Some(false), 9000),
+            elsewhere,
+            version("o", &[], "admin", Some(true), 700),
+        ];
+        assert_eq!(decide(&versions, None, NOW).kind, ProposalKind::None);
+        let mut pending = version("n", &[AWSPENDING], "admin", Some(true), 10);
+        pending.host = Some("db.internal".into());
+        let versions = [
+            version("c", &[AWSCURRENT], "app", Some(true), 9000),
+            pending,
+        ];
+        assert_ne!(decide(&versions, None, NOW).kind, ProposalKind::Promote);
     }
 
     #[test]
