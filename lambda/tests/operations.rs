@@ -509,15 +509,29 @@ async fn recovery_sends_each_credential_only_to_its_own_host() {
     hostile["host"] = json!("127.0.0.1");
     hostile["port"] = json!(port);
     hostile["ssl"] = json!(false);
+    // Made AWSCURRENT by an explicit move (moto may leave AWSCURRENT on two versions when a
+    // value is put with it).
+    let token = common::new_token();
     h.sm.put_secret_value()
         .secret_id(&arn)
+        .client_request_token(&token)
         .secret_string(hostile.to_string())
-        .version_stages("AWSCURRENT")
+        .version_stages("HOSTILE")
+        .send()
+        .await
+        .unwrap();
+    let current = h.version_with(&arn, "AWSCURRENT").await;
+    h.sm.update_secret_version_stage()
+        .secret_id(&arn)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&token)
+        .remove_from_version_id(current)
         .send()
         .await
         .unwrap();
 
     let report = recover_now(&h, &arn, true, now() + QUIET_PERIOD_SECS * 10).await;
+    assert_eq!(report.versions[0].version_id, token, "{report:#?}");
     assert_eq!(
         connections.load(std::sync::atomic::Ordering::SeqCst),
         1,
