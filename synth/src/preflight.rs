@@ -475,8 +475,8 @@ pub fn secrets_region(stack: &Stack) -> Option<String> {
     stack
         .databases
         .first()
-        .and_then(|d| d.secret_arn.split(':').nth(3))
-        .map(str::to_owned)
+        .and_then(|d| crate::arn::parse(&d.secret_arn))
+        .map(|arn| arn.region.to_owned())
 }
 
 #[cfg(test)]
