@@ -370,7 +370,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
     }
 
     /// Reads a staged value that the step cannot do without.
-    pub(crate) async fn required(
+    async fn required(
         &self,
         secret: &str,
         which: Staged<'_>,
@@ -378,17 +378,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         self.store
             .get(secret, which)
             .await?
-            .ok_or_else(|| RotationError::MissingStage {
-                secret: secret.to_owned(),
-                stage: which.stage().to_owned(),
-                hint: match which.stage() {
-                    AWSPENDING => {
-                        "createSecret has not stored one for this version: start the rotation \
-                         again."
-                    }
-                    _ => "Store the database credential as the secret's value first.",
-                },
-            })
+            .ok_or_else(|| missing_stage(secret, which.stage()))
     }
 
     pub(crate) fn login_of(
@@ -435,6 +425,20 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             }
             _ => Ok(strategy),
         }
+    }
+}
+
+/// A stage a step (or a preflight) cannot do without has no value.
+pub(crate) fn missing_stage(secret: &str, stage: &'static str) -> RotationError {
+    RotationError::MissingStage {
+        secret: secret.to_owned(),
+        stage: stage.to_owned(),
+        hint: match stage {
+            AWSPENDING => {
+                "createSecret has not stored one for this version: start the rotation again."
+            }
+            _ => "Store the database credential as the secret's value first.",
+        },
     }
 }
 

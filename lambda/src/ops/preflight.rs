@@ -3,8 +3,9 @@
 //!
 //! The checks run in the order a rotation needs them, and all of them run: a failure skips
 //! only the checks that depend on it (no login check without a TCP connection), so one report
-//! lists every problem at once, each with its fix. The only writes are PostgreSQL rehearsals
-//! inside a transaction that is always rolled back (see
+//! lists every problem at once, each with its fix. Each check reports only what it ran; the
+//! report lists every other planned check as skipped, naming the failure that stopped it. The
+//! only writes are PostgreSQL rehearsals inside a transaction that is always rolled back (see
 //! [`Session::rehearse_own_password`](crate::db::Session::rehearse_own_password) and
 //! [`Session::rehearse_clone`](crate::db::Session::rehearse_clone)).
 //!
@@ -26,7 +27,7 @@ use crate::alternating::{self, partner_username};
 use crate::db::Connector;
 use crate::error::RotationError;
 use crate::secret::{Login, Tls};
-use crate::steps::{Rotator, Strategy};
+use crate::steps::{Rotator, Strategy, missing_stage};
 use crate::store::{
     AWSCURRENT, AWSPENDING, SecretAdmin, SecretDetails, SecretStore, Staged,
     unqualified_function_arn,
@@ -48,19 +49,71 @@ pub struct PreflightReport {
 }
 
 impl PreflightReport {
-    fn new(secret_id: &str, checks: Vec<Check>) -> Self {
-        let problems = checks.iter().filter(|c| c.status == Status::Fail).count();
-        Self {
-            action: "preflight",
-            secret_id: secret_id.to_owned(),
-            engine: None,
-            strategy: None,
-            ok: problems == 0,
-            problems,
-            checks,
+    /// Completes a report from the checks that ran: every check of `plan` that did not run is
+    /// a skip naming the failure that stopped it, and the checks are put in `plan`'s order.
+    fn finish(mut self, plan: &[&'static str]) -> Self {
+        let failed = |name: &str| {
+            self.checks
+                .iter()
+                .any(|c| c.check == name && c.status == Status::Fail)
+        };
+        let mut skipped = Vec::new();
+        for (at, check) in plan.iter().enumerate() {
+            if !self.checks.iter().any(|c| c.check == *check) {
+                // The failed check, before this one, that the ones after it need.
+                let why = match plan[..at]
+                    .iter()
+                    .rev()
+                    .find(|p| GATES.contains(p) && failed(p))
+                {
+                    Some(gate) => format!("not checked: `{gate}` failed"),
+                    None => "not checked".to_owned(),
+                };
+                skipped.push(Check::skip(check, why));
+            }
         }
+        self.checks.extend(skipped);
+        let position = |name: &str| plan.iter().position(|p| *p == name).unwrap_or(plan.len());
+        self.checks.sort_by_key(|c| position(c.check));
+        self.problems = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count();
+        self.ok = self.problems == 0;
+        self
     }
 }
+
+/// Every check, in the order a rotation needs them: those of both strategies, then each
+/// strategy's own.
+const COMMON_CHECKS: [&str; 6] = [
+    "rotation-settings",
+    "pending-version",
+    "secret-value",
+    "dns",
+    "tcp",
+    "login",
+];
+const SINGLE_USER_CHECKS: [&str; 1] = ["own-password"];
+/// The checks whose failure stops the ones after them (no login without TCP, no master
+/// privileges without the master's login).
+const GATES: [&str; 7] = [
+    "secret-value",
+    "dns",
+    "tcp",
+    "login",
+    "master-secret",
+    "master-login",
+    "master-privileges",
+];
+const ALTERNATING_CHECKS: [&str; 5] = [
+    "master-secret",
+    "master-login",
+    "master-privileges",
+    "partner-name",
+    "partner-objects",
+];
 
 /// The name a report gives a strategy.
 pub fn strategy_name(strategy: &Strategy) -> &'static str {
@@ -83,23 +136,23 @@ where
     C: Connector,
     A: SecretAdmin + SecretStore,
 {
-    let mut checks = Vec::new();
-    let mut engine = None;
-    let mut strategy_label = None;
-    run(
-        rotator,
-        admin,
-        function_arn,
-        secret,
-        &mut checks,
-        &mut engine,
-        &mut strategy_label,
-    )
-    .await;
-    let mut report = PreflightReport::new(secret, checks);
-    report.engine = engine;
-    report.strategy = strategy_label;
-    report
+    let mut report = PreflightReport {
+        action: "preflight",
+        secret_id: secret.to_owned(),
+        engine: None,
+        strategy: None,
+        ok: false,
+        problems: 0,
+        checks: Vec::new(),
+    };
+    run(rotator, admin, function_arn, secret, &mut report).await;
+    let own: &[&str] = match report.strategy {
+        Some("single-user") => &SINGLE_USER_CHECKS,
+        Some(_) => &ALTERNATING_CHECKS,
+        None => &[],
+    };
+    let plan: Vec<&'static str> = COMMON_CHECKS.iter().chain(own).copied().collect();
+    report.finish(&plan)
 }
 
 async fn run<S, C, A>(
@@ -107,14 +160,13 @@ async fn run<S, C, A>(
     admin: &A,
     function_arn: Option<&str>,
     secret: &str,
-    checks: &mut Vec<Check>,
-    engine: &mut Option<&'static str>,
-    strategy_label: &mut Option<&'static str>,
+    report: &mut PreflightReport,
 ) where
     S: SecretStore,
     C: Connector,
     A: SecretAdmin + SecretStore,
 {
+    let checks = &mut report.checks;
     // Secrets Manager's view first: it needs no value.
     match admin.details(secret).await {
         Ok(details) => {
@@ -136,11 +188,7 @@ async fn run<S, C, A>(
         .get(secret, Staged::Stage(AWSCURRENT))
         .await
         .and_then(|value| {
-            let value = value.ok_or_else(|| RotationError::MissingStage {
-                secret: secret.to_owned(),
-                stage: AWSCURRENT.to_owned(),
-                hint: "Store the database credential as the secret's value first.",
-            })?;
+            let value = value.ok_or_else(|| missing_stage(secret, AWSCURRENT))?;
             let login = rotator.login_of(secret, AWSCURRENT, &value)?;
             let strategy = rotator.strategy(secret, &value)?;
             Ok((value, login, strategy))
@@ -153,15 +201,13 @@ async fn run<S, C, A>(
                 "Store the credential in the secret's AWSCURRENT value in the RDS JSON format \
                  (engine, host, port, username, password; masterarn for alternating users).",
             ));
-            for check in DATABASE_CHECKS {
-                checks.push(Check::skip(check, "needs a readable AWSCURRENT value"));
-            }
             return;
         }
     };
     let (current_value, login, strategy) = current_value;
-    *engine = Some(login.engine.name());
-    *strategy_label = Some(strategy_name(&strategy));
+    report.engine = Some(login.engine.name());
+    report.strategy = Some(strategy_name(&strategy));
+    let checks = &mut report.checks;
     checks.push(Check::pass(
         "secret-value",
         format!(
@@ -181,11 +227,9 @@ async fn run<S, C, A>(
     // The way to the database.
     let timeout = rotator.config.connect_timeout;
     let Some(addresses) = dns(&login, timeout, checks).await else {
-        skip_rest(checks, &strategy, "the host name does not resolve");
         return;
     };
     if !tcp(&login, &addresses, timeout, checks).await {
-        skip_rest(checks, &strategy, "no TCP connection to the database");
         return;
     }
 
@@ -225,12 +269,10 @@ async fn run<S, C, A>(
                  with {\"Action\": \"recover\", \"SecretId\": ...} to see which version it \
                  matches and the safe way back.",
             ));
-            skip_rest(checks, &strategy, "AWSCURRENT does not log in");
             return;
         }
         Err(error) => {
             checks.push(Check::fail("login", error.to_string(), login_fix(&error)));
-            skip_rest(checks, &strategy, "AWSCURRENT does not log in");
             return;
         }
     };
@@ -281,34 +323,6 @@ async fn run<S, C, A>(
             .await;
             checks.extend(found);
         }
-    }
-}
-
-/// The database checks, in order, for skipping the ones a failure leaves unanswerable.
-const DATABASE_CHECKS: [&str; 3] = ["dns", "tcp", "login"];
-
-fn skip_rest(checks: &mut Vec<Check>, strategy: &Strategy, why: &str) {
-    let ran: Vec<&str> = checks.iter().map(|c| c.check).collect();
-    let rest: &[&'static str] = match strategy {
-        Strategy::SingleUser => &["dns", "tcp", "login", "own-password"],
-        Strategy::AlternatingUsers { .. } => &[
-            "dns",
-            "tcp",
-            "login",
-            "master-secret",
-            "master-login",
-            "master-privileges",
-            "partner-name",
-            "partner-objects",
-        ],
-    };
-    let skipped: Vec<&'static str> = rest
-        .iter()
-        .copied()
-        .filter(|check| !ran.contains(check))
-        .collect();
-    for check in skipped {
-        checks.push(Check::skip(check, format!("not checked: {why}")));
     }
 }
 
@@ -506,9 +520,8 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     login: &Login,
     account_host: Option<&str>,
 ) -> Vec<Check> {
-    let mut checks = Vec::new();
     let partner = partner_username(&login.username);
-    let name_check = match login
+    let mut checks = vec![match login
         .engine
         .username_fits(&partner, rotator.config.mysql_max_user_length)
     {
@@ -521,7 +534,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
             ),
             login.engine.username_hint(),
         ),
-    };
+    }];
 
     let master = match alternating::master_login(
         admin,
@@ -551,11 +564,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 "Point `masterarn` at the secret of the database's master user: one with its \
                  own host (the same database), or the secret RDS manages for it.",
             ));
-            for check in ["master-login", "master-privileges"] {
-                checks.push(Check::skip(check, "needs a usable master secret"));
-            }
-            checks.push(name_check);
-            checks.push(Check::skip("partner-objects", "needs the master login"));
             return checks;
         }
     };
@@ -577,9 +585,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 ),
                 "Put the master user's current password in the master secret.",
             ));
-            checks.push(Check::skip("master-privileges", "needs the master login"));
-            checks.push(name_check);
-            checks.push(Check::skip("partner-objects", "needs the master login"));
             return checks;
         }
         Err(error) => {
@@ -588,9 +593,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 error.to_string(),
                 login_fix(&error),
             ));
-            checks.push(Check::skip("master-privileges", "needs the master login"));
-            checks.push(name_check);
-            checks.push(Check::skip("partner-objects", "needs the master login"));
             return checks;
         }
     };
@@ -599,7 +601,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         .rehearse_clone(&login.username, account_host, &partner)
         .await;
     session.close().await;
-    let name_ok = name_check.status == Status::Pass;
     match rehearsal {
         Ok(()) => {
             checks.push(Check::pass(
@@ -610,7 +611,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                     master.username, login.username
                 ),
             ));
-            checks.push(name_check);
             checks.push(Check::pass(
                 "partner-objects",
                 format!("`{partner}` holds nothing the pair does not share"),
@@ -621,7 +621,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 "master-privileges",
                 "the master user got as far as the partner's checks".to_string(),
             ));
-            checks.push(name_check);
             checks.push(Check::fail(
                 "partner-objects",
                 format!("`{user}` is not a safe partner: {problem}"),
@@ -642,15 +641,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                         "Give the master user CREATE USER and the GRANT OPTION, and every \
                          privilege the user holds."
                     }
-                },
-            ));
-            checks.push(name_check);
-            checks.push(Check::skip(
-                "partner-objects",
-                if name_ok {
-                    "not checked: the rehearsal stopped first"
-                } else {
-                    "not checked"
                 },
             ));
         }
