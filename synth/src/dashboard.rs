@@ -76,8 +76,8 @@ fn metric_widget(
 /// with its dimensions at the top level): `StepFailed` is 1 on a failed step,
 /// and the line names the secret, the step, the strategy and the error's
 /// stable kind (`ErrorKind`, the invocation's `errorType`). The function's
-/// `step failed` log line has the kind and the message too, but it is written
-/// outside the span that names the secret and the step.
+/// `step failed` log line (with the message) is one click away in the log
+/// stream.
 fn failed_steps_query() -> String {
     format!(
         "SOURCE '${{RotationFunctionLogGroup}}' | filter {failed} = 1 | fields @timestamp, {secret} as secret, {step} as step, {strategy} as strategy, {kind} as kind, @logStream | sort @timestamp desc | limit 100",
