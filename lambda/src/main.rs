@@ -63,7 +63,7 @@ impl Function {
                     &self.admin,
                     &secret_id,
                     apply,
-                    (metrics::now_ms() / 1000) as i64,
+                    metrics::now_secs(),
                 )
                 .await?;
                 tracing::info!(
@@ -75,12 +75,7 @@ impl Function {
                 Ok(serde_json::to_value(report).expect("a report serializes"))
             }
             Invocation::Audit => {
-                let report = audit::audit(
-                    &self.admin,
-                    &function_arn,
-                    (metrics::now_ms() / 1000) as i64,
-                )
-                .await?;
+                let report = audit::audit(&self.admin, &function_arn, metrics::now_secs()).await?;
                 println!(
                     "{}",
                     metrics::audit_line(

@@ -100,6 +100,11 @@ pub fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
+/// Seconds since the epoch, now: the clock the operator actions measure ages against.
+pub fn now_secs() -> i64 {
+    (now_ms() / 1000) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

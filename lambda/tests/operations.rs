@@ -35,7 +35,7 @@ fn admin(h: &Harness) -> AwsSecretStore {
 }
 
 fn now() -> i64 {
-    (rotation::metrics::now_ms() / 1000) as i64
+    rotation::metrics::now_secs()
 }
 
 async fn check(h: &Harness, arn: &str) -> PreflightReport {
