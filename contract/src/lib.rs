@@ -6,11 +6,14 @@
 //! 3 a.m.). This crate is the one copy: the engines with their families, default ports and
 //! limits ([`engine`]), every environment variable with its default and accepted values
 //! ([`env`]), the metrics the function writes and the dashboard reads ([`metrics`]), and where
-//! the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]).
+//! the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]), and (with the `serde` feature)
+//! the per-secret settings the stack gives the function (`settings`).
 
 pub mod engine;
 pub mod env;
 pub mod metrics;
+#[cfg(feature = "serde")]
+pub mod settings;
 
 pub use engine::{Engine, EngineFamily};
 
