@@ -2,15 +2,17 @@
 //! each rotation gives the one not in use the current one's privileges and a new password.
 //!
 //! The master credential is the most valuable thing the function touches, and whoever can write
-//! the rotated secret must not be able to send it anywhere. So the master login takes nothing
-//! that decides where it goes from the rotated secret: the host, port and TLS setting come from
-//! the master secret itself or, for an RDS-managed master secret (which holds only `username`
-//! and `password`), from the RDS API, found through the `aws:rds:primaryDBInstanceArn` or
+//! the rotated secret must not be able to send it anywhere, or point it at anything. So nothing
+//! about the master login comes from the rotated secret: the engine, host, port, database and
+//! TLS setting come from the master secret itself (which must then name its engine and port
+//! beside its host) or, for an RDS-managed master secret (which holds only `username` and
+//! `password`), from the RDS API, found through the `aws:rds:primaryDBInstanceArn` or
 //! `aws:rds:primaryDBClusterArn` tag RDS puts on it, as AWS's own rotation templates do. The
-//! rotated secret's host must then be that database, one of its read replicas, or an endpoint
-//! or member of its Aurora cluster. Only the engine (when the master secret does not name it)
-//! and the database name (`dbname`, which picks a database on the master's own server) may come
-//! from the rotated secret.
+//! master's database is the master secret's `dbname`, else the engine's maintenance database
+//! (`postgres`): never the application's, whose owner could have put code or settings there.
+//! The rotated secret's host must be that database, one of its read replicas, or an endpoint or
+//! member of its Aurora cluster; but the proof that AWSCURRENT is real ([`on_master_endpoint`])
+//! logs in where the master acts, never at the host the secret names.
 
 use serde_json::{Map, Value};
 
@@ -37,14 +39,10 @@ pub fn partner_username(username: &str) -> String {
 }
 
 /// The value the master login is read from: the master secret's own fields; where it names no
-/// host, the RDS database's writer endpoint, port and engine; the engine and `dbname` from the
-/// rotated secret only where neither names them. Never the rotated secret's host, port or
-/// `ssl`: a missing `ssl` means the function's TLS default.
-pub fn master_value(
-    master: &SecretValue,
-    rotated: &SecretValue,
-    database: Option<&RdsDatabase>,
-) -> SecretValue {
+/// host, the RDS database's writer endpoint, port and engine. Never a field of the rotated
+/// secret: a missing `ssl` means the function's TLS default, a missing `dbname` the engine's
+/// maintenance database.
+pub fn master_value(master: &SecretValue, database: Option<&RdsDatabase>) -> SecretValue {
     let mut fields: Map<String, Value> = master.fields().clone();
     fields.remove("masterarn");
     if let Some(database) = database
@@ -56,14 +54,23 @@ pub fn master_value(
             .entry("engine")
             .or_insert_with(|| Value::String(database.engine.clone()));
     }
-    for borrowed in ["engine", "dbname"] {
-        if !fields.contains_key(borrowed)
-            && let Some(value) = rotated.str_field(borrowed)
-        {
-            fields.insert(borrowed.into(), Value::String(value.to_owned()));
-        }
-    }
     SecretValue::from_fields(fields)
+}
+
+/// The login that proves AWSCURRENT is real: its user, password and database, at the master's
+/// engine, host and port, with the master's TLS setting. A secret's host may be a replica or
+/// another port where a server the writer controls accepts any password; the master changes
+/// the users of its own endpoint, so that is where the identity must hold.
+pub fn on_master_endpoint(current: &Login, master: &Login) -> Login {
+    Login {
+        engine: master.engine,
+        host: master.host.clone(),
+        port: master.port,
+        username: current.username.clone(),
+        password: current.password.clone(),
+        dbname: current.dbname.clone(),
+        tls: master.tls,
+    }
 }
 
 /// The RDS database an RDS-managed master secret belongs to, from its tags.
@@ -91,7 +98,6 @@ pub async fn master_login<S: SecretStore>(
     config: &Config,
     secret: &str,
     master_arn: &str,
-    pending_value: &SecretValue,
     pending: &Login,
 ) -> Result<Login, RotationError> {
     let fail = |problem: String| master_error(secret, master_arn, problem);
@@ -107,6 +113,23 @@ pub async fn master_login<S: SecretStore>(
             )
         })?;
     let own_host = master_secret.str_field("host").map(str::to_owned);
+    if own_host.is_some() {
+        let missing: Vec<&str> = ["engine", "port"]
+            .into_iter()
+            .filter(|field| !master_secret.fields().contains_key(*field))
+            .collect();
+        if !missing.is_empty() {
+            return Err(fail(format!(
+                "it names a `host` but no {}; a master secret that names its host names its \
+                 engine and port too (they are never taken from the rotated secret)",
+                missing
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )));
+        }
+    }
     let host_matches = own_host
         .as_deref()
         .is_some_and(|host| rds::same_host(host, &pending.host));
@@ -158,7 +181,7 @@ pub async fn master_login<S: SecretStore>(
             },
         });
     }
-    let master = master_value(&master_secret, pending_value, database.as_ref())
+    let master = master_value(&master_secret, database.as_ref())
         .login(config.tls)
         .map_err(|e| fail(e.to_string()))?;
     if master.engine.family() != pending.engine.family() {
@@ -209,45 +232,60 @@ mod tests {
     }
 
     #[test]
-    fn an_rds_managed_master_takes_nothing_that_routes_from_the_rotated_secret() {
+    fn an_rds_managed_master_takes_nothing_from_the_rotated_secret() {
+        // The rotated secret is not even an input: nothing of it can reach the master login.
         let master = value(r#"{"username":"admin","password":"m"}"#);
-        let rotated = value(
-            r#"{"engine":"postgres","host":"evil.example","port":1,"ssl":false,
-                "dbname":"app","username":"app","password":"a","masterarn":"x"}"#,
-        );
-        let merged = master_value(&master, &rotated, Some(&database()));
+        let merged = master_value(&master, Some(&database()));
         assert_eq!(
             merged.str_field("host"),
             Some("orders.abc.us-east-1.rds.amazonaws.com")
         );
         assert_eq!(merged.fields()["port"], 5433);
         assert_eq!(merged.str_field("username"), Some("admin"));
-        assert_eq!(merged.str_field("dbname"), Some("app"));
+        // The maintenance database, not the application's.
+        assert_eq!(merged.str_field("dbname"), None);
         assert_eq!(merged.str_field("engine"), Some("postgres"));
         assert!(!merged.fields().contains_key("ssl"));
         assert!(!merged.fields().contains_key("masterarn"));
     }
 
     #[test]
-    fn a_full_master_secret_keeps_its_own_host_port_and_tls() {
+    fn a_full_master_secret_keeps_its_own_host_port_database_and_tls() {
         let master = value(
             r#"{"engine":"mysql","host":"db.internal","port":3307,"ssl":true,
-                "username":"admin","password":"m"}"#,
+                "dbname":"admin_db","username":"admin","password":"m"}"#,
         );
-        let rotated = value(
-            r#"{"engine":"mysql","host":"db.internal","port":1,"ssl":false,
-                "username":"app","password":"a"}"#,
-        );
-        let merged = master_value(&master, &rotated, Some(&database()));
+        let merged = master_value(&master, Some(&database()));
         assert_eq!(merged.str_field("host"), Some("db.internal"));
         assert_eq!(merged.fields()["port"], 3307);
         assert_eq!(merged.fields()["ssl"], true);
-        // Without an engine of its own, the master borrows the rotated secret's.
-        let bare = value(r#"{"host":"db.internal","username":"admin","password":"m"}"#);
-        let merged = master_value(&bare, &rotated, None);
+        assert_eq!(merged.str_field("dbname"), Some("admin_db"));
         assert_eq!(merged.str_field("engine"), Some("mysql"));
-        assert!(!merged.fields().contains_key("port"));
-        assert!(!merged.fields().contains_key("ssl"));
+    }
+
+    #[test]
+    fn the_proof_logs_in_where_the_master_acts() {
+        let current = value(
+            r#"{"engine":"postgres","host":"replica.example","port":6543,"ssl":false,
+                "dbname":"app","username":"app","password":"a"}"#,
+        )
+        .login(crate::secret::Tls::VerifyFull)
+        .unwrap();
+        let master = value(
+            r#"{"engine":"aurora-postgresql","host":"writer.example","port":5432,
+                "username":"admin","password":"m"}"#,
+        )
+        .login(crate::secret::Tls::VerifyFull)
+        .unwrap();
+        let proof = on_master_endpoint(&current, &master);
+        assert_eq!(
+            (proof.host.as_str(), proof.port, proof.engine),
+            ("writer.example", 5432, master.engine)
+        );
+        assert_eq!(proof.username, "app");
+        assert_eq!(proof.dbname.as_deref(), Some("app"));
+        // The secret's `ssl: false` never lowers the proof below the master's own TLS.
+        assert_eq!(proof.tls, crate::secret::Tls::VerifyFull);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use rotation_contract::env;
 use crate::error::RotationError;
 use crate::password::PasswordPolicy;
 use crate::secret::Tls;
+use crate::settings::Source;
 
 /// Where the function's CA bundle is when the driver layer is attached.
 pub const DEFAULT_CA_BUNDLE: &str = rotation_contract::CA_BUNDLE_PATH;
@@ -35,6 +36,9 @@ pub struct Config {
     pub tls: Tls,
     pub ca_bundle: PathBuf,
     pub strategy: StrategySetting,
+    /// Which secrets the function rotates, with which strategy and master: the stack's
+    /// settings layer, or (explicitly, without a stack) each secret's own value.
+    pub settings: Source,
     /// Endpoint override for Secrets Manager (a VPC endpoint, or a local server in tests).
     pub secrets_manager_endpoint: Option<String>,
     /// Longest MySQL user name the server accepts (32 since MySQL 5.7.8; 16 before).
@@ -100,6 +104,7 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CA_BUNDLE)),
             strategy,
+            settings: Source::load(lookup(rotation_contract::settings::SETTINGS_ENV))?,
             secrets_manager_endpoint: get(env::SECRETS_MANAGER_ENDPOINT),
             mysql_max_user_length: integer(env::MYSQL_MAX_USER_LENGTH)? as usize,
             connect_timeout: CONNECT_TIMEOUT,
@@ -114,10 +119,12 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, RotationError> {
-        let vars: HashMap<String, String> = vars
+        let mut vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        vars.entry("ROTATION_SETTINGS".into())
+            .or_insert_with(|| "from-secrets".into());
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 

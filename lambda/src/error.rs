@@ -110,9 +110,15 @@ pub enum RotationError {
         master_host: String,
     },
 
-    /// The secret's kind of rotation is not the one this function is pinned to.
+    /// The secret's kind of rotation is not the one this function is pinned to, or its value
+    /// names another strategy or master than the stack configures.
     #[error("{0}")]
     Strategy(String),
+
+    /// The function may not act on this secret: the stack does not configure it, it is a
+    /// master secret, or another function rotates it.
+    #[error("secret `{secret}` is refused: {problem}")]
+    NotConfigured { secret: String, problem: String },
 
     /// A Secrets Manager call failed.
     #[error(
@@ -222,6 +228,14 @@ pub enum RotationError {
     )]
     UnsafePartner { user: String, problem: String },
 
+    /// The user an alternating rotation would copy holds what an application user must not.
+    #[error(
+        "refusing to copy the privileges of `{user}` to an alternate user: {problem}; nothing \
+         was changed. Alternating users copies an application user: never the master user, a \
+         superuser, or a user that may manage roles"
+    )]
+    UnsafeTemplate { user: String, problem: String },
+
     /// The pending credential did not pass the test.
     #[error(
         "the AWSPENDING credential of secret `{secret}` does not log in to {host}:{port} as \
@@ -260,6 +274,7 @@ impl RotationError {
             Self::MasterSecret { .. } => "MasterSecretError",
             Self::MasterHostMismatch { .. } => "MasterHostMismatch",
             Self::Strategy(_) => "StrategyMismatch",
+            Self::NotConfigured { .. } => "SecretNotConfigured",
             Self::SecretsManager { .. } => "SecretsManagerError",
             Self::Unreachable { .. } => "DatabaseUnreachable",
             Self::Tls { .. } => "DatabaseTlsError",
@@ -269,6 +284,7 @@ impl RotationError {
             Self::LoginRefused { .. } => "LoginRefused",
             Self::DatabaseTimeout { .. } => "DatabaseTimeout",
             Self::UnsafePartner { .. } => "UnsafePartner",
+            Self::UnsafeTemplate { .. } => "UnsafeTemplate",
         }
     }
 }

@@ -339,6 +339,8 @@ pub struct Secret {
     pub tags: BTreeMap<String, String>,
     /// What DescribeSecret answers as `RotationEnabled`; `None` leaves the field out.
     pub rotation_enabled: Option<bool>,
+    /// What DescribeSecret answers as `RotationLambdaARN`; `None` leaves the field out.
+    pub rotation_lambda_arn: Option<String>,
 }
 
 impl Secret {
@@ -533,6 +535,13 @@ impl MemoryStore {
         }
     }
 
+    /// What DescribeSecret answers as `RotationLambdaARN` (`None`: the field is left out).
+    pub fn set_rotation_function(&self, id: &str, arn: Option<&str>) {
+        if let Some(secret) = self.state().secrets.get_mut(id) {
+            secret.rotation_lambda_arn = arn.map(str::to_owned);
+        }
+    }
+
     /// UpdateSecretVersionStage by an operator, removing `stage` from `version` only.
     pub fn remove_stage(&self, id: &str, version: &str, stage: &str) {
         if let Some(v) = self
@@ -689,7 +698,9 @@ impl SecretStore for MemoryStore {
         self.call(StoreOp::DescribeSecret, secret, |state| {
             let s = state.secret(StoreOp::DescribeSecret, secret)?;
             Ok(SecretMetadata {
+                arn: secret.starts_with("arn:").then(|| secret.to_owned()),
                 name: Some(crate::steps::secret_name_of(secret).to_owned()),
+                rotation_lambda_arn: s.rotation_lambda_arn.clone(),
                 rotation_enabled: s.rotation_enabled,
                 versions: s.labelled(),
                 tags: s.tags.clone(),
@@ -1466,6 +1477,12 @@ impl Session for MemorySession {
                     format!("`{template}` does not exist; AWSCURRENT names a user that is gone"),
                 ));
             };
+            if template_user.master || template == self.user {
+                return Err(RotationError::UnsafeTemplate {
+                    user: template.to_owned(),
+                    problem: format!("`{template}` is a master user"),
+                });
+            }
             let created = match db.users.get_mut(target) {
                 None => {
                     let mut user = DbUser::new(&password);

@@ -26,6 +26,7 @@ pub mod ops;
 pub mod password;
 pub mod rds;
 pub mod secret;
+pub mod settings;
 pub mod steps;
 pub mod store;
 

@@ -31,6 +31,10 @@ struct Function {
 impl Function {
     async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, RotationError> {
         let function_arn = event.context.invoked_function_arn.clone();
+        // A secret whose rotation function is another function is refused (see settings.rs).
+        if !function_arn.is_empty() {
+            self.rotator.know_function_arn(&function_arn);
+        }
         match Invocation::from_json(event.payload)? {
             Invocation::Rotation(step) => {
                 let (result, outcome) = self.rotator.handle_measured(&step).await;

@@ -7,10 +7,15 @@
 //! lock an account after failed logins), and falls back to AWSPENDING (a retried step) and then
 //! AWSPREVIOUS only when AWSCURRENT is refused.
 //!
-//! A secret that names a `masterarn` rotates with alternating users: its pending value names the
-//! other user of the pair, and setSecret acts as the master user to give that user the current
-//! user's privileges and the new password. The current user is never touched, so the credential
-//! applications hold keeps working until the rotation after next.
+//! Before anything else, the secret is admitted ([`crate::settings`]): the stack's settings say
+//! whether this function rotates it, with which strategy and which master; a secret it does not
+//! configure, a master secret, or a secret another function rotates is refused before any value
+//! is read or any login is made.
+//!
+//! With alternating users the pending value names the other user of the pair, and setSecret
+//! acts as the master user to give that user the current user's privileges and the new
+//! password. The current user is never touched, so the credential applications hold keeps
+//! working until the rotation after next.
 
 use secrecy::SecretString;
 use tracing::{Instrument, info, info_span, warn};
@@ -22,6 +27,7 @@ use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::rds::RdsDirectory;
 use crate::secret::{Login, SecretValue};
+use crate::settings::Admitted;
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
 
 /// How a secret is rotated.
@@ -41,6 +47,8 @@ pub struct Rotator<S, C> {
     pub(crate) config: Config,
     /// Finds the database of an RDS-managed master secret.
     pub(crate) rds: Option<Box<dyn RdsDirectory>>,
+    /// This function's ARN, once an invocation has told it (see [`Rotator::know_function_arn`]).
+    pub(crate) function_arn: std::sync::OnceLock<String>,
 }
 
 /// What a step's metric line says about it (see [`crate::metrics`]).
@@ -58,7 +66,31 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             connector,
             config,
             rds: None,
+            function_arn: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells the rotator this function's ARN (Lambda's context has it with each invocation),
+    /// so a secret whose rotation function is another function is refused. The first ARN
+    /// told is kept: an instance serves one function.
+    pub fn know_function_arn(&self, arn: &str) {
+        let _ = self.function_arn.get_or_init(|| arn.to_owned());
+    }
+
+    /// Admits `secret` for a step or an operator action, or says why the function may not act
+    /// on it ([`crate::settings`]).
+    pub(crate) fn admit(
+        &self,
+        secret: &str,
+        arn: Option<&str>,
+        rotation_function: Option<&str>,
+    ) -> Result<Admitted<'_>, RotationError> {
+        self.config.settings.admit(
+            secret,
+            arn,
+            rotation_function,
+            self.function_arn.get().map(String::as_str),
+        )
     }
 
     /// Lets alternating-users rotations find the database of an RDS-managed master secret.
@@ -82,17 +114,24 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let started = std::time::Instant::now();
         let mut name = None;
         let mut versions = Vec::new();
-        let result = self.run_step(event, &mut name, &mut versions).await;
+        let mut configured = None;
+        let result = self
+            .run_step(event, &mut name, &mut versions, &mut configured)
+            .await;
         let read = versions
             .iter()
             .find_map(|version| self.store.cached(&event.secret_id, version));
         let strategy = match (
+            configured,
             read.as_ref().map(|v| v.master_arn().is_some()),
             self.config.strategy,
         ) {
-            (Some(true), _) | (None, StrategySetting::AlternatingUsers) => "alternating-users",
-            (Some(false), _) | (None, StrategySetting::SingleUser) => "single-user",
-            (None, StrategySetting::Auto) => "unknown",
+            (Some(strategy), _, _) => strategy.name(),
+            (None, Some(true), _) | (None, None, StrategySetting::AlternatingUsers) => {
+                "alternating-users"
+            }
+            (None, Some(false), _) | (None, None, StrategySetting::SingleUser) => "single-user",
+            (None, None, StrategySetting::Auto) => "unknown",
         };
         let outcome = StepOutcome {
             secret_name: name.unwrap_or_else(|| secret_name_of(&event.secret_id).to_owned()),
@@ -107,6 +146,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         event: &RotationEvent,
         name: &mut Option<String>,
         versions: &mut Vec<String>,
+        configured: &mut Option<rotation_contract::settings::Strategy>,
     ) -> Result<(), RotationError> {
         let span = info_span!(
             "rotation",
@@ -118,6 +158,14 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             async {
                 let metadata = self.store.describe(&event.secret_id).await?;
                 name.clone_from(&metadata.name);
+                let admitted = self.admit(
+                    &event.secret_id,
+                    metadata.arn.as_deref(),
+                    metadata.rotation_lambda_arn.as_deref(),
+                )?;
+                if let Admitted::Configured(settings) = admitted {
+                    *configured = Some(settings.strategy);
+                }
                 versions.push(event.token.clone());
                 versions.extend(metadata.version_with_stage(AWSCURRENT).map(str::to_owned));
                 if guard(&metadata, event)? == Guard::AlreadyCurrent {
@@ -125,8 +173,8 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                     return Ok(());
                 }
                 match event.step {
-                    Step::Create => self.create_secret(event).await,
-                    Step::Set => self.set_secret(event).await,
+                    Step::Create => self.create_secret(event, admitted).await,
+                    Step::Set => self.set_secret(event, admitted).await,
                     Step::Test => self.test_secret(event).await,
                     Step::Finish => self.finish_secret(event, &metadata).await,
                 }
@@ -139,7 +187,11 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         .await
     }
 
-    async fn create_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
+    async fn create_secret(
+        &self,
+        event: &RotationEvent,
+        admitted: Admitted<'_>,
+    ) -> Result<(), RotationError> {
         let secret = &event.secret_id;
         if self
             .store
@@ -152,7 +204,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         }
         let current = self.required(secret, Staged::Stage(AWSCURRENT)).await?;
         let login = self.login_of(secret, AWSCURRENT, &current)?;
-        let strategy = self.strategy(secret, &current)?;
+        let strategy = self.strategy(secret, admitted, &current)?;
         let password = self.config.password.generate(login.engine.family())?;
         let pending = match &strategy {
             Strategy::SingleUser => current.with_password(&password),
@@ -190,7 +242,11 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         Ok(())
     }
 
-    async fn set_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {
+    async fn set_secret(
+        &self,
+        event: &RotationEvent,
+        admitted: Admitted<'_>,
+    ) -> Result<(), RotationError> {
         let secret = &event.secret_id;
         let pending_value = self
             .required(secret, Staged::Version(&event.token, AWSPENDING))
@@ -198,10 +254,10 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let current_value = self.required(secret, Staged::Stage(AWSCURRENT)).await?;
         let pending = self.login_of(secret, AWSPENDING, &pending_value)?;
         let current = self.login_of(secret, AWSCURRENT, &current_value)?;
-        match self.strategy(secret, &current_value)? {
+        match self.strategy(secret, admitted, &current_value)? {
             Strategy::SingleUser => self.set_own_password(secret, pending, current).await,
             Strategy::AlternatingUsers { master_arn } => {
-                self.set_alternate_user(secret, &master_arn, &pending_value, pending, current)
+                self.set_alternate_user(secret, &master_arn, pending, current)
                     .await
             }
         }
@@ -266,42 +322,43 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
 
     /// Alternating users: the master user gives the other user of the pair the current user's
     /// privileges and the pending password. The current user is never changed, so AWSCURRENT
-    /// (AWSPREVIOUS after finishSecret) keeps working until the next rotation.
+    /// (AWSPREVIOUS after finishSecret) keeps working until the next rotation. AWSCURRENT is
+    /// proven on the master's own endpoint before the master acts there.
     async fn set_alternate_user(
         &self,
         secret: &str,
         master_arn: &str,
-        pending_value: &SecretValue,
         pending: Login,
         current: Login,
     ) -> Result<(), RotationError> {
         let partner = partner_username(&current.username);
         same_identity(secret, &pending, &current, &partner, AWSCURRENT)?;
-        // Prove the secret's own credential is real before acting with the master's.
-        let Some(mut session) = self.connector.login(&current).await? else {
-            return Err(RotationError::NoWorkingCredential {
-                secret: secret.to_owned(),
-                host: current.host,
-                port: current.port,
-                user: current.username,
-                tried: AWSCURRENT.into(),
-            });
-        };
-        let account_host = session.account_host().await;
-        session.close().await;
-        let account_host = account_host?;
-        info!(user = %current.username, "AWSCURRENT logs in");
-
         let master = alternating::master_login(
             &self.store,
             self.rds.as_deref(),
             &self.config,
             secret,
             master_arn,
-            pending_value,
             &pending,
         )
         .await?;
+        // Prove the secret's own credential is real, where the master will act, before acting
+        // with the master's.
+        let proof = alternating::on_master_endpoint(&current, &master);
+        let Some(mut session) = self.connector.login(&proof).await? else {
+            return Err(RotationError::NoWorkingCredential {
+                secret: secret.to_owned(),
+                host: proof.host,
+                port: proof.port,
+                user: proof.username,
+                tried: AWSCURRENT.into(),
+            });
+        };
+        let account_host = session.account_host().await;
+        session.close().await;
+        let account_host = account_host?;
+        info!(user = %current.username, host = %proof.host, port = proof.port, "AWSCURRENT logs in on the master's endpoint");
+
         let Some(mut session) = self.connector.login(&master).await? else {
             return Err(master_error(
                 secret,
@@ -358,6 +415,11 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         event: &RotationEvent,
         metadata: &SecretMetadata,
     ) -> Result<(), RotationError> {
+        // A version RotateSecret made but createSecret never filled (finishSecret invoked out
+        // of order, by hand) would leave every application reading an empty AWSCURRENT. A warm
+        // instance has the value cached from the earlier steps: no call.
+        self.required(&event.secret_id, Staged::Version(&event.token, AWSPENDING))
+            .await?;
         let from = metadata.version_with_stage(AWSCURRENT);
         self.store
             .promote(&event.secret_id, &event.token, from)
@@ -396,35 +458,80 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             })
     }
 
-    /// The strategy for a secret, given its value and the function's setting.
+    /// The strategy for an admitted secret: the stack's word where it configures the secret
+    /// (a `masterarn` in the value must agree with it), else the value's own `masterarn`;
+    /// either way within the function's pinned `ROTATION_STRATEGY`.
     pub(crate) fn strategy(
         &self,
         secret: &str,
+        admitted: Admitted<'_>,
         current: &SecretValue,
     ) -> Result<Strategy, RotationError> {
-        let strategy = match current.master_arn() {
-            Some(arn) => Strategy::AlternatingUsers {
-                master_arn: arn.to_owned(),
+        let strategy = match admitted {
+            Admitted::Configured(settings) => configured_strategy(secret, settings, current)?,
+            Admitted::FromSecrets => match current.master_arn() {
+                Some(arn) => Strategy::AlternatingUsers {
+                    master_arn: arn.to_owned(),
+                },
+                None => Strategy::SingleUser,
             },
-            None => Strategy::SingleUser,
         };
         match (self.config.strategy, &strategy) {
             (StrategySetting::SingleUser, Strategy::AlternatingUsers { .. }) => {
                 Err(RotationError::Strategy(format!(
-                    "secret `{secret}` names a `masterarn` (alternating users) but this function \
-                     is pinned to `ROTATION_STRATEGY=single-user`; remove `masterarn` from the \
-                     secret or rotate it with a function set to `alternating-users` or `auto`"
+                    "secret `{secret}` rotates with alternating users but this function \
+                     is pinned to `ROTATION_STRATEGY=single-user`; rotate it with a function \
+                     set to `alternating-users` or `auto`"
                 )))
             }
             (StrategySetting::AlternatingUsers, Strategy::SingleUser) => {
                 Err(RotationError::Strategy(format!(
-                    "secret `{secret}` has no `masterarn` (single user) but this function is \
-                     pinned to `ROTATION_STRATEGY=alternating-users`; add `masterarn` to the \
-                     secret or rotate it with a function set to `single-user` or `auto`"
+                    "secret `{secret}` rotates with a single user but this function is \
+                     pinned to `ROTATION_STRATEGY=alternating-users`; rotate it with a function \
+                     set to `single-user` or `auto`"
                 )))
             }
             _ => Ok(strategy),
         }
+    }
+}
+
+/// The strategy the stack configures for `secret`. A `masterarn` in the value is the writer's
+/// word and may only agree: naming another master, or any master for a single-user secret, is
+/// refused rather than followed or silently ignored.
+fn configured_strategy(
+    secret: &str,
+    settings: &rotation_contract::settings::SecretSettings,
+    current: &SecretValue,
+) -> Result<Strategy, RotationError> {
+    use rotation_contract::settings::Strategy as Configured;
+    let named = current.master_arn();
+    match (
+        settings.strategy,
+        settings.master_secret_arn.as_deref(),
+        named,
+    ) {
+        (Configured::SingleUser, _, Some(named)) => Err(RotationError::Strategy(format!(
+            "secret `{secret}` names `masterarn` `{named}`, but the stack configures it \
+             single-user: the stack, not the secret, chooses alternating users; remove \
+             `masterarn` from the secret, or configure the database as alternating-users with \
+             that master and deploy"
+        ))),
+        (Configured::SingleUser, _, None) => Ok(Strategy::SingleUser),
+        (Configured::AlternatingUsers, Some(master), Some(named)) if named != master => {
+            Err(RotationError::Strategy(format!(
+                "secret `{secret}` names `masterarn` `{named}`, but the stack configures \
+                 `{master}` as its master; put the configured master's ARN in `masterarn` (or \
+                 remove the field), or change the config's master_secret_arn and deploy"
+            )))
+        }
+        (Configured::AlternatingUsers, Some(master), _) => Ok(Strategy::AlternatingUsers {
+            master_arn: master.to_owned(),
+        }),
+        (Configured::AlternatingUsers, None, _) => Err(RotationError::Strategy(format!(
+            "the stack configures secret `{secret}` as alternating-users without a master \
+             secret; set master_secret_arn in the config and deploy"
+        ))),
     }
 }
 
@@ -494,7 +601,7 @@ fn guard(metadata: &SecretMetadata, event: &RotationEvent) -> Result<Guard, Rota
 }
 
 /// Refuses a pending value that would change another user than `expected_user`, or a user on
-/// another host or engine than `existing`.
+/// another engine, host or port than `existing`.
 fn same_identity(
     secret: &str,
     pending: &Login,
@@ -518,6 +625,13 @@ fn same_identity(
     }
     if !pending.host.eq_ignore_ascii_case(&existing.host) {
         return Err(mismatch("host", &pending.host, &existing.host));
+    }
+    if pending.port != existing.port {
+        return Err(mismatch(
+            "port",
+            &pending.port.to_string(),
+            &existing.port.to_string(),
+        ));
     }
     if pending.username != expected_user {
         return Err(mismatch("username", &pending.username, expected_user));

@@ -21,8 +21,13 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// What DescribeSecret says about a secret's rotation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretMetadata {
+    /// The secret's full ARN, which the stack's settings are keyed by (`None` when the answer
+    /// leaves it out).
+    pub arn: Option<String>,
     /// The secret's name, for metrics and reports (`None` when the answer leaves it out).
     pub name: Option<String>,
+    /// The function Secrets Manager invokes to rotate it, if rotation was ever configured.
+    pub rotation_lambda_arn: Option<String>,
     /// `None` when the answer leaves the field out: AWS's own templates refuse only an explicit
     /// `false`, and so does the guard.
     pub rotation_enabled: Option<bool>,
@@ -275,7 +280,9 @@ impl SecretStore for AwsSecretStore {
     async fn describe(&self, secret: &str) -> Result<SecretMetadata, RotationError> {
         let out = self.describe_secret(secret).await?;
         Ok(SecretMetadata {
+            arn: out.arn().map(str::to_owned),
             name: out.name().map(str::to_owned),
+            rotation_lambda_arn: out.rotation_lambda_arn().map(str::to_owned),
             rotation_enabled: out.rotation_enabled(),
             versions: out
                 .version_ids_to_stages()

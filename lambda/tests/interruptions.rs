@@ -22,7 +22,13 @@ type FaultyRotator = Rotator<FaultyStore<AwsSecretStore>, FaultyConnector<Driver
 
 fn faulty_rotator(faults: &Arc<Faults>) -> FaultyRotator {
     let ca = common::env().ca.display().to_string();
-    let config = Config::from_lookup(|name| (name == "DB_CA_BUNDLE").then(|| ca.clone())).unwrap();
+    let config = Config::from_lookup(|name| {
+        (name == "DB_CA_BUNDLE")
+            .then(|| ca.clone())
+            // Without a stack: the strategy and master from each secret's value.
+            .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
+    })
+    .unwrap();
     Rotator::new(
         FaultyStore::new(AwsSecretStore::from_client(sm_client()), faults.clone()),
         FaultyConnector::new(Drivers::from_config(&config), faults.clone()),

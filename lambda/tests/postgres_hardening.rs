@@ -120,7 +120,13 @@ async fn set_secret_attempts(value: &Value) -> (RotationError, usize) {
         .await
         .expect("createSecret");
     let ca = env().ca.display().to_string();
-    let config = Config::from_lookup(|name| (name == "DB_CA_BUNDLE").then(|| ca.clone())).unwrap();
+    let config = Config::from_lookup(|name| {
+        (name == "DB_CA_BUNDLE")
+            .then(|| ca.clone())
+            // Without a stack: the strategy and master from each secret's value.
+            .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
+    })
+    .unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let rotator = Rotator::new(
         AwsSecretStore::from_client(sm_client()),

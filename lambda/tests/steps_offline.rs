@@ -92,6 +92,8 @@ fn config(vars: &[(&str, &str)]) -> Config {
             .map(|(_, v)| v.to_string())
             // The fake connector never reads it.
             .or_else(|| (name == "DB_CA_BUNDLE").then(|| "/nonexistent/ca.pem".into()))
+            // Without a stack: the strategy and master from each secret's value.
+            .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
     })
     .expect("test configuration")
 }
@@ -471,9 +473,14 @@ async fn finish_secret_moves_awscurrent_and_the_old_version_becomes_awsprevious(
     let stages = w.store.stages(SECRET);
     assert_eq!(stages[&token], vec!["AWSCURRENT", "AWSPENDING"]);
     assert_eq!(stages[&old], vec!["AWSPREVIOUS"]);
+    // The pending value is read (cold: a call) since a version without one is never promoted.
     assert_eq!(
         w.store.call_counts(),
-        counts(&[("DescribeSecret", 1), ("UpdateSecretVersionStage", 1)])
+        counts(&[
+            ("DescribeSecret", 1),
+            ("GetSecretValue", 1),
+            ("UpdateSecretVersionStage", 1)
+        ])
     );
     assert!(w.db.logins().is_empty(), "finishSecret never logs in");
     w.store.complete_rotation(SECRET, &token).unwrap();
@@ -481,19 +488,19 @@ async fn finish_secret_moves_awscurrent_and_the_old_version_becomes_awsprevious(
 }
 
 #[tokio::test]
-async fn a_single_user_rotation_costs_eleven_secrets_manager_calls_and_two_logins() {
+async fn a_single_user_rotation_costs_twelve_secrets_manager_calls_and_two_logins() {
     let mut w = World::single(Kind::Postgres);
     w.rotate().await;
     assert_eq!(
         w.store.call_counts(),
         counts(&[
             ("DescribeSecret", 4),
-            ("GetSecretValue", 5),
+            ("GetSecretValue", 6),
             ("PutSecretValue", 1),
             ("UpdateSecretVersionStage", 1),
         ])
     );
-    assert_eq!(w.store.calls().len(), 11);
+    assert_eq!(w.store.calls().len(), 12);
     assert_eq!(
         w.login_users(),
         logins(&[("app", Accepted), ("app", Accepted)])
@@ -584,14 +591,14 @@ async fn set_secret_has_the_master_give_the_partner_the_pending_password() {
 }
 
 #[tokio::test]
-async fn an_alternating_rotation_costs_twelve_secrets_manager_calls_and_three_logins() {
+async fn an_alternating_rotation_costs_thirteen_secrets_manager_calls_and_three_logins() {
     let mut w = World::alternating(Kind::Postgres);
     w.rotate().await;
     assert_eq!(
         w.store.call_counts(),
         counts(&[
             ("DescribeSecret", 4),
-            ("GetSecretValue", 6),
+            ("GetSecretValue", 7),
             ("PutSecretValue", 1),
             ("UpdateSecretVersionStage", 1),
         ])
@@ -1062,8 +1069,9 @@ async fn master_host_mismatch() {
     w.store.create_secret(MASTER, &master.to_string());
     let error = expect_error(&w, w.step(&token, Step::Set).await, "MasterHostMismatch");
     assert!(error.to_string().contains("other.db.internal"), "{error}");
-    // The master password went nowhere.
-    assert_eq!(w.login_users(), logins(&[("app", Accepted)]));
+    // The master password went nowhere, and neither did AWSCURRENT's: the master's endpoint
+    // is settled before any login.
+    assert_eq!(w.login_users(), logins(&[]));
 }
 
 #[tokio::test]
@@ -1260,7 +1268,7 @@ async fn database_tls_error() {
 }
 
 #[tokio::test]
-async fn a_master_login_never_inherits_plaintext_from_the_rotated_secret() {
+async fn neither_the_master_login_nor_the_proof_inherits_plaintext_from_the_rotated_secret() {
     let mut w = World::alternating(Kind::Postgres);
     let mut value = app_value(Kind::Postgres, "app", APP_PASSWORD, Some(MASTER));
     value["ssl"] = json!(false);
@@ -1268,17 +1276,19 @@ async fn a_master_login_never_inherits_plaintext_from_the_rotated_secret() {
     let token = alternating_ready_to_set(&mut w).await;
     w.step(&token, Step::Set).await.unwrap();
     let tls: Vec<(String, bool)> = w.db.logins().into_iter().map(|l| (l.user, l.tls)).collect();
-    assert_eq!(tls, [("app".into(), false), ("admin".into(), true)]);
+    // AWSCURRENT is proven where the master acts, with the master's TLS setting.
+    assert_eq!(tls, [("app".into(), true), ("admin".into(), true)]);
 }
 
 #[tokio::test]
 async fn login_refused() {
-    let mut w = World::alternating(Kind::Postgres);
-    let token = alternating_ready_to_set(&mut w).await;
+    let mut w = World::single(Kind::Postgres);
     w.db.update(HOST, 5432, |db| db.require_tls = true);
-    let mut value = app_value(Kind::Postgres, "app", APP_PASSWORD, Some(MASTER));
+    let mut value = app_value(Kind::Postgres, "app", APP_PASSWORD, None);
     value["ssl"] = json!(false);
     w.set_current(&value.to_string());
+    let token = w.start();
+    w.step(&token, Step::Create).await.unwrap();
     let error = expect_error(&w, w.step(&token, Step::Set).await, "LoginRefused");
     assert!(error.to_string().contains("rds.force_ssl"), "{error}");
 }
@@ -1343,6 +1353,197 @@ async fn database_error_and_timeout_from_the_drivers() {
         assert!(error.to_string().contains(named), "{error}");
         w.step(&token, Step::Set).await.unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack's settings: which secrets, which strategy, which master.
+
+/// Writes a settings file (as synth renders it) and returns its path.
+fn settings_file(name: &str, secrets: &[(&str, &str, Option<&str>)]) -> String {
+    use rotation_contract::settings::{SecretSettings, Settings, Strategy};
+    let settings = Settings::new(
+        secrets
+            .iter()
+            .map(|(arn, strategy, master)| {
+                let strategy = match *strategy {
+                    "single-user" => Strategy::SingleUser,
+                    _ => Strategy::AlternatingUsers,
+                };
+                (
+                    arn.to_string(),
+                    SecretSettings {
+                        strategy,
+                        master_secret_arn: master.map(str::to_owned),
+                    },
+                )
+            })
+            .collect(),
+    );
+    let dir = std::env::temp_dir().join(format!("steps-offline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, settings.to_json()).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn with_a_stack_the_settings_choose_the_strategy_and_the_master() {
+    // Alternating users configured; the value names the same master, or none at all.
+    for names_master in [true, false] {
+        let path = settings_file(
+            &format!("alternating-{names_master}"),
+            &[(SECRET, "alternating-users", Some(MASTER))],
+        );
+        let mut w = World::alternating(Kind::Postgres).with_config(&[("ROTATION_SETTINGS", &path)]);
+        if !names_master {
+            w.set_current(&app_value(Kind::Postgres, "app", APP_PASSWORD, None).to_string());
+        }
+        w.rotate().await;
+        assert_eq!(
+            w.staged("AWSCURRENT").unwrap().str_field("username"),
+            Some("app_clone")
+        );
+    }
+    // Single user configured: the value's `masterarn` switches nothing on.
+    let path = settings_file("single", &[(SECRET, "single-user", None)]);
+    let mut w = World::alternating(Kind::Postgres).with_config(&[("ROTATION_SETTINGS", &path)]);
+    let token = w.start();
+    let error = expect_error(&w, w.step(&token, Step::Create).await, "StrategyMismatch");
+    assert!(
+        error.to_string().contains("configures it single-user"),
+        "{error}"
+    );
+    assert!(w.store.value_of(SECRET, &token).is_none(), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_master_the_stack_does_not_configure_is_refused_before_any_login() {
+    const OTHER: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/other-MnOpQr";
+    let path = settings_file(
+        "other-master",
+        &[(SECRET, "alternating-users", Some(MASTER))],
+    );
+    let mut w = World::alternating(Kind::Postgres).with_config(&[("ROTATION_SETTINGS", &path)]);
+    // The writer points `masterarn` at another secret the role can read.
+    w.store
+        .create_secret(OTHER, &master_value(Kind::Postgres).to_string());
+    w.set_current(&app_value(Kind::Postgres, "app", APP_PASSWORD, Some(OTHER)).to_string());
+    let token = w.start();
+    let error = expect_error(&w, w.step(&token, Step::Create).await, "StrategyMismatch");
+    assert!(
+        error.to_string().contains(MASTER),
+        "names what the stack configures: {error}"
+    );
+    assert!(w.db.logins().is_empty());
+}
+
+#[tokio::test]
+async fn secrets_the_stack_does_not_rotate_here_are_refused_before_anything_is_read() {
+    let path = settings_file("refused", &[(SECRET, "alternating-users", Some(MASTER))]);
+    // A secret the settings do not list.
+    let mut w = World::single(Kind::Postgres);
+    let path_without = settings_file("empty", &[]);
+    w = w.with_config(&[("ROTATION_SETTINGS", &path_without)]);
+    let token = w.start();
+    w.store.reset_calls();
+    let error = expect_error(
+        &w,
+        w.step(&token, Step::Create).await,
+        "SecretNotConfigured",
+    );
+    assert!(
+        error.to_string().contains("add it to the config"),
+        "{error}"
+    );
+    assert_eq!(w.store.call_counts(), counts(&[("DescribeSecret", 1)]));
+
+    // A configured master secret: a pending version of it never reaches setSecret.
+    let w = World::alternating(Kind::Postgres).with_config(&[("ROTATION_SETTINGS", &path)]);
+    w.store.set_rotation_enabled(MASTER, Some(true));
+    w.store.start_rotation(MASTER, "master-token").unwrap();
+    for step in STEPS {
+        let error = w
+            .rotator
+            .handle(&RotationEvent {
+                secret_id: MASTER.into(),
+                token: "master-token".into(),
+                step,
+                rotation_token: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "SecretNotConfigured", "{error}");
+        assert!(error.to_string().contains("master secret of"), "{error}");
+    }
+    assert!(w.db.logins().is_empty());
+
+    // A secret another function rotates, once the invocation has told this one its ARN.
+    let mut w = World::alternating(Kind::Postgres).with_config(&[("ROTATION_SETTINGS", &path)]);
+    w.store.set_rotation_function(
+        SECRET,
+        Some("arn:aws:lambda:us-east-1:123456789012:function:someone-else"),
+    );
+    w.rotator
+        .know_function_arn("arn:aws:lambda:us-east-1:123456789012:function:rotator");
+    let token = w.start();
+    let error = expect_error(
+        &w,
+        w.step(&token, Step::Create).await,
+        "SecretNotConfigured",
+    );
+    assert!(error.to_string().contains("someone-else"), "{error}");
+    // This function (with a qualifier) is fine.
+    w.store.set_rotation_function(
+        SECRET,
+        Some("arn:aws:lambda:us-east-1:123456789012:function:rotator:live"),
+    );
+    w.step(&token, Step::Create).await.unwrap();
+}
+
+/// Secrets Manager's RotateSecret with RotateImmediately=false stores a pending copy of
+/// AWSCURRENT and invokes testSecret alone: it passes, with no failed login.
+#[tokio::test]
+async fn a_test_of_the_rotation_setup_alone_passes_without_a_failed_login() {
+    for alternating in [false, true] {
+        let path = settings_file(
+            &format!("setup-{alternating}"),
+            &[if alternating {
+                (SECRET, "alternating-users", Some(MASTER))
+            } else {
+                (SECRET, "single-user", None)
+            }],
+        );
+        let mut w = World::new(Kind::Postgres, "app", alternating)
+            .with_config(&[("ROTATION_SETTINGS", &path)]);
+        let token = w.start();
+        let current = w.staged("AWSCURRENT").unwrap();
+        w.store.put_version(
+            SECRET,
+            &token,
+            Payload::Text(current.to_json()),
+            &["AWSPENDING"],
+        );
+        w.step(&token, Step::Test).await.unwrap();
+        assert_eq!(w.login_users(), logins(&[("app", Accepted)]));
+    }
+}
+
+#[tokio::test]
+async fn a_template_that_is_a_master_user_is_never_copied() {
+    let mut w = World::alternating(Kind::Postgres);
+    // The secret names the master user itself (its writer knows that password too).
+    w.set_current(&app_value(Kind::Postgres, "admin", MASTER_PASSWORD, Some(MASTER)).to_string());
+    let token = w.start();
+    w.step(&token, Step::Create).await.unwrap();
+    let error = expect_error(&w, w.step(&token, Step::Set).await, "UnsafeTemplate");
+    assert!(error.to_string().contains("`admin`"), "{error}");
+    assert!(
+        !w.db
+            .database(HOST, 5432)
+            .unwrap()
+            .users
+            .contains_key("admin_clone")
+    );
 }
 
 /// Every kind in `RotationError::kind` has a test in this file that expects it.
@@ -1438,8 +1639,8 @@ async fn a_rotation_interrupted_at_any_call_converges() {
             }
         }
     }
-    // 11 + 12 store calls and 4 + 6 database calls, each before and after.
-    assert_eq!(points, 2 * (11 + 12 + 4 + 6));
+    // 12 + 13 store calls and 4 + 6 database calls, each before and after.
+    assert_eq!(points, 2 * (12 + 13 + 4 + 6));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1491,12 +1692,10 @@ async fn a_single_user_rotation_cancelled_after_set_secret_needs_the_operator() 
 // ---------------------------------------------------------------------------------------------
 // Findings.
 
-/// finishSecret moves AWSCURRENT to the token's version without checking it has a value: a
-/// finishSecret invoked (by hand, or out of order) on a rotation whose createSecret never ran
-/// would leave AWSCURRENT on a version without a value, and every application reading the
-/// secret without a stage would get ResourceNotFoundException.
+/// A finishSecret invoked (by hand, or out of order) on a rotation whose createSecret never ran
+/// once moved AWSCURRENT to a version without a value, and every application reading the
+/// secret without a stage got ResourceNotFoundException. It is refused now.
 #[tokio::test]
-#[ignore = "finding: finishSecret does not check that the pending version has a value"]
 async fn finish_secret_refuses_a_version_without_a_value() {
     let mut w = World::single(Kind::Postgres);
     let token = w.start();

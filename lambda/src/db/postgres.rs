@@ -248,17 +248,31 @@ pub(super) async fn login(
         port: login.port,
         statement_timeout: settings.statement_timeout,
     };
-    // Bounds set after login rather than as startup options, which some proxies (PgBouncer,
-    // RDS Proxy pinning) refuse or treat specially. Session-level SET also overrides any
-    // role-level `statement_timeout = 0`.
+    // The first statement of every session, before anything that calls a function: the
+    // search path is the catalog's alone. A role's or a database's `search_path` setting (the
+    // application owns its database, and its own role's settings) would otherwise let
+    // functions, operators or casts the application wrote run in this session, the master's
+    // included. Set after login rather than as startup options, which some proxies
+    // (PgBouncer, RDS Proxy) refuse or treat specially; a session-level SET also overrides
+    // role-level settings such as `statement_timeout = 0`. Every statement the function sends
+    // is schema-qualified as well.
     let millis = settings.statement_timeout.as_millis().max(1);
     session
         .run(
-            &format!("SET statement_timeout = {millis}; SET lock_timeout = {millis}"),
-            "bound statements and lock waits",
+            &session_start(millis),
+            "set the search path and bound statements and lock waits",
         )
         .await?;
     Ok(Some(Box::new(session)))
+}
+
+/// The statement every session starts with (see [`login`]).
+pub fn session_start(statement_timeout_millis: u128) -> String {
+    format!(
+        "SET search_path = pg_catalog, pg_temp; \
+         SET statement_timeout = {statement_timeout_millis}; \
+         SET lock_timeout = {statement_timeout_millis}"
+    )
 }
 
 /// The spawned task that drives a connection; aborted when the session goes away.
@@ -406,8 +420,10 @@ impl PgSession {
         let rows = self
             .rows(
                 "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, \
-                 rolconnlimit, COALESCE(rolvaliduntil::text, 'infinity') \
-                 FROM pg_catalog.pg_roles WHERE rolname = $1::text",
+                 rolconnlimit, COALESCE(rolvaliduntil::pg_catalog.text, 'infinity'), \
+                 rolcanlogin \
+                 FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) $1::pg_catalog.text",
                 &[&name],
                 "look up a role",
             )
@@ -420,24 +436,47 @@ impl PgSession {
             replication: r.get(4),
             connection_limit: r.get(5),
             valid_until: r.get(6),
+            can_login: r.get(7),
         }))
     }
 
-    /// The roles `name` is a direct member of, and whether with ADMIN OPTION (on 16+ a
-    /// membership may have several rows, one per grantor).
-    async fn memberships(&self, name: &str) -> Result<Vec<(String, bool)>, RotationError> {
+    /// The roles `name` is a direct member of, with the membership's options (on 16+ a
+    /// membership may have several rows, one per grantor, and holds what any of them grants;
+    /// before 16 every membership may SET and INHERIT).
+    async fn memberships(
+        &self,
+        name: &str,
+        version: i32,
+    ) -> Result<Vec<Membership>, RotationError> {
+        let options = if version >= 160000 {
+            "pg_catalog.bool_or(m.set_option), pg_catalog.bool_or(m.inherit_option)"
+        } else {
+            "true, true"
+        };
         let rows = self
             .rows(
-                "SELECT g.rolname::text, bool_or(m.admin_option) \
-                 FROM pg_catalog.pg_auth_members m \
-                 JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
-                 JOIN pg_catalog.pg_roles r ON r.oid = m.member \
-                 WHERE r.rolname = $1::text GROUP BY g.rolname ORDER BY g.rolname",
+                &format!(
+                    "SELECT g.rolname::pg_catalog.text, pg_catalog.bool_or(m.admin_option), \
+                     {options} \
+                     FROM pg_catalog.pg_auth_members m \
+                     JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid \
+                     JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) m.member \
+                     WHERE r.rolname OPERATOR(pg_catalog.=) $1::pg_catalog.text \
+                     GROUP BY g.rolname ORDER BY g.rolname"
+                ),
                 &[&name],
                 "read role memberships",
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| Membership {
+                role: r.get(0),
+                admin: r.get(1),
+                set: r.get(2),
+                inherit: r.get(3),
+            })
+            .collect())
     }
 
     /// What the cluster records as depending on `name` (pg_shdepend covers every database and
@@ -446,12 +485,15 @@ impl PgSession {
     async fn dependencies(&self, name: &str) -> Result<Vec<String>, RotationError> {
         let rows = self
             .rows(
-                "SELECT d.deptype::text, count(*)::int8, \
-                 COALESCE(string_agg(DISTINCT COALESCE(db.datname::text, '(cluster)'), ', '), '') \
+                "SELECT d.deptype::pg_catalog.text, pg_catalog.count(*)::pg_catalog.int8, \
+                 COALESCE(pg_catalog.string_agg(DISTINCT \
+                   COALESCE(db.datname::pg_catalog.text, '(cluster)'), ', '), '') \
                  FROM pg_catalog.pg_shdepend d \
-                 LEFT JOIN pg_catalog.pg_database db ON db.oid = d.dbid \
-                 WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass \
-                   AND d.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1::text) \
+                 LEFT JOIN pg_catalog.pg_database db ON db.oid OPERATOR(pg_catalog.=) d.dbid \
+                 WHERE d.refclassid OPERATOR(pg_catalog.=) \
+                       'pg_catalog.pg_authid'::pg_catalog.regclass::pg_catalog.oid \
+                   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles \
+                       WHERE rolname OPERATOR(pg_catalog.=) $1::pg_catalog.text) \
                  GROUP BY d.deptype ORDER BY d.deptype",
                 &[&name],
                 "read what the alternate user holds",
@@ -479,11 +521,13 @@ impl PgSession {
     async fn settings(&self, name: &str) -> Result<Settings, RotationError> {
         let rows = self
             .rows(
-                "SELECT COALESCE(d.datname::text, ''), c.entry \
+                "SELECT COALESCE(d.datname::pg_catalog.text, ''), c.entry \
                  FROM pg_catalog.pg_db_role_setting s \
-                 LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase \
-                 CROSS JOIN LATERAL unnest(s.setconfig) AS c(entry) \
-                 WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1::text)",
+                 LEFT JOIN pg_catalog.pg_database d \
+                   ON d.oid OPERATOR(pg_catalog.=) s.setdatabase \
+                 CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(entry) \
+                 WHERE s.setrole OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles \
+                       WHERE rolname OPERATOR(pg_catalog.=) $1::pg_catalog.text)",
                 &[&name],
                 "read role settings",
             )
@@ -636,8 +680,8 @@ impl PgSession {
         };
         let row = self
             .row(
-                "SELECT session_user::text, current_user::text, \
-                 current_setting('server_version_num')::int4",
+                "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
+                 pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
                 &[],
                 "read the session's user",
             )
@@ -653,136 +697,270 @@ impl PgSession {
         let master_info = self.role(&session_user).await?.ok_or_else(|| {
             self.database_error("read the master user", "it has no row in pg_roles".into())
         })?;
-        let master = Master {
-            name: session_user,
-            superuser: master_info.superuser,
-            replication: master_info.replication,
-            version,
-        };
         let template_info = self.role(template).await?.ok_or_else(|| {
             self.database_error(
                 "read the user",
                 format!("`{template}` does not exist; AWSCURRENT names a user that is gone"),
             )
         })?;
-
-        let Some(target_info) = self.role(target).await? else {
-            // A new partner: created, made a member of the user and set to act as it, with
-            // the user's login attributes and settings, in this one transaction.
-            let target_id = quote_identifier(target);
-            self.run_secret(
-                &format!(
-                    "CREATE ROLE {target_id} WITH LOGIN PASSWORD {}",
-                    quote_literal(verifier)
-                ),
-                "create the alternate user",
-            )
-            .await?;
-            self.run(
-                &format!("GRANT {} TO {target_id}", quote_identifier(template)),
-                "grant the user's role to the alternate user",
-            )
-            .await?;
-            let created = self.role(target).await?.ok_or_else(|| {
-                self.database_error("create the alternate user", "it is not in pg_roles".into())
-            })?;
-            self.carry_attributes(template, &template_info, target, &created, &master)
-                .await?;
-            return self.carry_settings(template, target).await;
+        let template_memberships = self.memberships(template, version).await?;
+        let target_info = self.role(target).await?;
+        let target_memberships = match target_info {
+            Some(_) => self.memberships(target, version).await?,
+            None => Vec::new(),
         };
-
-        // An existing partner. Nothing is changed until every check has passed.
-        if target_info.superuser {
-            return Err(refuse(format!("`{target}` is a superuser")));
-        }
-        if target_info.createrole {
-            return Err(refuse(format!(
-                "`{target}` has CREATEROLE (it may create and change other roles)"
-            )));
-        }
-        let memberships = self.memberships(target).await?;
-        let admin: Vec<&str> = memberships
-            .iter()
-            .filter(|(_, admin)| *admin)
-            .map(|(role, _)| role.as_str())
-            .collect();
-        if !admin.is_empty() {
-            return Err(refuse(format!(
-                "`{target}` holds ADMIN OPTION on {}",
-                backticked(&admin)
-            )));
-        }
-        let target_is_clone = memberships.iter().any(|(role, _)| role == template);
-        let template_is_clone = self
-            .memberships(template)
-            .await?
-            .iter()
-            .any(|(role, _)| role == target);
-
-        if template_is_clone {
-            // `target` is the original: its privileges are the pair's. Only its password
-            // changes; its settings stay its own.
-            return self
-                .run_secret(
+        let plan = plan_partner(
+            &[session_user.as_str(), current_user.as_str()],
+            &RoleFacts {
+                name: template,
+                info: &template_info,
+                memberships: &template_memberships,
+            },
+            target,
+            target_info.as_ref().map(|info| RoleFacts {
+                name: target,
+                info,
+                memberships: &target_memberships,
+            }),
+        )?;
+        let master = Master {
+            name: session_user,
+            superuser: master_info.superuser,
+            replication: master_info.replication,
+            version,
+        };
+        let target_id = quote_identifier(target);
+        let set_password = format!(
+            "ALTER ROLE {target_id} WITH LOGIN PASSWORD {}",
+            quote_literal(verifier)
+        );
+        let set_password = || self.run_secret(&set_password, "set the alternate user's password");
+        match (plan, target_info) {
+            (PartnerPlan::Create, _) | (_, None) => {
+                // A new partner: created, made a member of the user and set to act as it,
+                // with the user's login attributes and settings, in this one transaction.
+                self.run_secret(
                     &format!(
-                        "ALTER ROLE {} WITH LOGIN PASSWORD {}",
-                        quote_identifier(target),
+                        "CREATE ROLE {target_id} WITH LOGIN PASSWORD {}",
                         quote_literal(verifier)
                     ),
-                    "set the alternate user's password",
+                    "create the alternate user",
                 )
-                .await;
-        }
-        if !target_is_clone {
-            return Err(refuse(format!(
-                "`{target}` is not this pair's partner: neither it nor `{template}` is a member \
-                 of the other"
-            )));
-        }
-
-        // `target` is the clone: it must hold nothing but its membership in `template`.
-        let mut found = Vec::new();
-        let others: Vec<&str> = memberships
-            .iter()
-            .filter(|(role, _)| role != template)
-            .map(|(role, _)| role.as_str())
-            .collect();
-        if !others.is_empty() {
-            found.push(format!("is a member of {}", backticked(&others)));
-        }
-        for (held, name, by_template) in [
-            (target_info.createdb, "CREATEDB", template_info.createdb),
-            (target_info.bypassrls, "BYPASSRLS", template_info.bypassrls),
-            (
-                target_info.replication,
-                "REPLICATION",
-                template_info.replication,
-            ),
-        ] {
-            if held && !by_template {
-                found.push(format!("has {name}, which `{template}` does not"));
+                .await?;
+                self.run(
+                    &format!("GRANT {} TO {target_id}", quote_identifier(template)),
+                    "grant the user's role to the alternate user",
+                )
+                .await?;
+                let created = self.role(target).await?.ok_or_else(|| {
+                    self.database_error("create the alternate user", "it is not in pg_roles".into())
+                })?;
+                self.carry_attributes(template, &template_info, target, &created, &master)
+                    .await?;
+                self.carry_settings(template, target).await
+            }
+            // The original: its privileges are the pair's. Only its password changes (it
+            // already logs in: a NOLOGIN original was refused); its settings stay its own.
+            (PartnerPlan::Original, Some(_)) => set_password().await,
+            (PartnerPlan::Clone, Some(target_info)) => {
+                // What the cluster records beyond the catalog rows the plan looked at.
+                let held = self.dependencies(target).await?;
+                if !held.is_empty() {
+                    return Err(RotationError::UnsafePartner {
+                        user: target.to_owned(),
+                        problem: format!(
+                            "`{target}` holds more than the pair shares: it {}",
+                            held.join("; it ")
+                        ),
+                    });
+                }
+                self.carry_attributes(template, &template_info, target, &target_info, &master)
+                    .await?;
+                self.carry_settings(template, target).await?;
+                set_password().await
             }
         }
-        found.extend(self.dependencies(target).await?);
-        if !found.is_empty() {
+    }
+}
+
+/// What the clone does with the partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartnerPlan {
+    /// It does not exist: create it as a member of the user.
+    Create,
+    /// It is the original the user (a clone) is a member of: set its password only.
+    Original,
+    /// It is the user's clone: make its attributes and settings the user's, set its password.
+    Clone,
+}
+
+/// A role as the catalog describes it.
+struct RoleFacts<'a> {
+    name: &'a str,
+    info: &'a RoleInfo,
+    memberships: &'a [Membership],
+}
+
+/// Decides, from catalog rows alone (so every case is tested offline), whether `template` may
+/// be copied and what `target`, the partner, is. `masters` are the session's login and current
+/// users. Refuses a template an application user would never be (the master, a superuser, a
+/// role manager) and a partner that is not tied to the template, or holds more than the pair
+/// shares; what the cluster records beyond these rows (owned objects, grants) is checked after.
+fn plan_partner(
+    masters: &[&str],
+    template: &RoleFacts<'_>,
+    target: &str,
+    partner: Option<RoleFacts<'_>>,
+) -> Result<PartnerPlan, RotationError> {
+    let unsafe_template = |problem: String| RotationError::UnsafeTemplate {
+        user: template.name.to_owned(),
+        problem,
+    };
+    let refuse = |problem: String| RotationError::UnsafePartner {
+        user: target.to_owned(),
+        problem,
+    };
+    if masters.contains(&template.name) {
+        return Err(unsafe_template(format!(
+            "`{}` is the master user this function logs in as",
+            template.name
+        )));
+    }
+    if template.info.superuser {
+        return Err(unsafe_template(format!(
+            "`{}` is a superuser",
+            template.name
+        )));
+    }
+    if template.info.createrole {
+        return Err(unsafe_template(format!(
+            "`{}` has CREATEROLE (it may create and change other roles)",
+            template.name
+        )));
+    }
+    let administered = admin_of(template.memberships);
+    if !administered.is_empty() {
+        return Err(unsafe_template(format!(
+            "`{}` holds ADMIN OPTION on {}",
+            template.name,
+            backticked(&administered)
+        )));
+    }
+    if masters.contains(&target) {
+        return Err(refuse(format!(
+            "`{target}` is the master user this function logs in as"
+        )));
+    }
+    let Some(partner) = partner else {
+        return Ok(PartnerPlan::Create);
+    };
+    if partner.info.superuser {
+        return Err(refuse(format!("`{target}` is a superuser")));
+    }
+    if partner.info.createrole {
+        return Err(refuse(format!(
+            "`{target}` has CREATEROLE (it may create and change other roles)"
+        )));
+    }
+    let administered = admin_of(partner.memberships);
+    if !administered.is_empty() {
+        return Err(refuse(format!(
+            "`{target}` holds ADMIN OPTION on {}",
+            backticked(&administered)
+        )));
+    }
+    let template_in_partner = template.memberships.iter().find(|m| m.role == target);
+    let partner_in_template = partner.memberships.iter().any(|m| m.role == template.name);
+
+    if let Some(membership) = template_in_partner {
+        // `target` is the original and the user its clone. The clone must really act as it
+        // (on 16+ a membership may grant neither), and the original must be a login user that
+        // holds nothing its clone does not: else its password, which the secret's writer will
+        // read, opens more than the pair.
+        if !(membership.set && membership.inherit) {
             return Err(refuse(format!(
-                "`{target}` holds more than the pair shares: it {}",
-                found.join("; it ")
+                "`{}` is a member of `{target}` without {}: the pair's clone must SET and \
+                 INHERIT the original",
+                template.name,
+                match (membership.set, membership.inherit) {
+                    (false, false) => "SET or INHERIT",
+                    (false, true) => "SET",
+                    _ => "INHERIT",
+                }
             )));
         }
-        self.carry_attributes(template, &template_info, target, &target_info, &master)
-            .await?;
-        self.carry_settings(template, target).await?;
-        self.run_secret(
-            &format!(
-                "ALTER ROLE {} WITH LOGIN PASSWORD {}",
-                quote_identifier(target),
-                quote_literal(verifier)
-            ),
-            "set the alternate user's password",
-        )
-        .await
+        if !partner.info.can_login {
+            return Err(refuse(format!(
+                "`{target}` is NOLOGIN (a group role); the function never makes a role a login \
+                 user"
+            )));
+        }
+        let beyond = attributes_beyond(partner.info, template.info);
+        if !beyond.is_empty() {
+            return Err(refuse(format!(
+                "`{target}` has {}, which `{}` does not",
+                beyond.join(", "),
+                template.name
+            )));
+        }
+        return Ok(PartnerPlan::Original);
     }
+    if !partner_in_template {
+        return Err(refuse(format!(
+            "`{target}` is not this pair's partner: neither it nor `{}` is a member of the other",
+            template.name
+        )));
+    }
+    // `target` is the clone: it must hold nothing but its membership in `template`.
+    let mut found = Vec::new();
+    let others: Vec<&str> = partner
+        .memberships
+        .iter()
+        .filter(|m| m.role != template.name)
+        .map(|m| m.role.as_str())
+        .collect();
+    if !others.is_empty() {
+        found.push(format!("is a member of {}", backticked(&others)));
+    }
+    let beyond = attributes_beyond(partner.info, template.info);
+    if !beyond.is_empty() {
+        found.push(format!(
+            "has {}, which `{}` does not",
+            beyond.join(", "),
+            template.name
+        ));
+    }
+    if !found.is_empty() {
+        return Err(refuse(format!(
+            "`{target}` holds more than the pair shares: it {}",
+            found.join("; it ")
+        )));
+    }
+    Ok(PartnerPlan::Clone)
+}
+
+/// The roles a membership list holds with ADMIN OPTION.
+fn admin_of(memberships: &[Membership]) -> Vec<&str> {
+    memberships
+        .iter()
+        .filter(|m| m.admin)
+        .map(|m| m.role.as_str())
+        .collect()
+}
+
+/// The role attributes `role` has and `other` does not, among those that reach beyond the
+/// pair's own objects.
+fn attributes_beyond(role: &RoleInfo, other: &RoleInfo) -> Vec<&'static str> {
+    [
+        (role.createdb, other.createdb, "CREATEDB"),
+        (role.bypassrls, other.bypassrls, "BYPASSRLS"),
+        (role.replication, other.replication, "REPLICATION"),
+        (role.createrole, other.createrole, "CREATEROLE"),
+    ]
+    .into_iter()
+    .filter(|(has, other_has, _)| *has && !other_has)
+    .map(|(_, _, name)| name)
+    .collect()
 }
 
 /// Settings per database name ("" for all databases), then per setting name.
@@ -797,6 +975,18 @@ struct RoleInfo {
     replication: bool,
     connection_limit: i32,
     valid_until: String,
+    can_login: bool,
+}
+
+/// A direct membership of a role in another, with its options.
+#[derive(Debug)]
+struct Membership {
+    role: String,
+    admin: bool,
+    /// PostgreSQL 16+: the member may `SET ROLE` to it (always before 16).
+    set: bool,
+    /// PostgreSQL 16+: the member holds its privileges (always before 16).
+    inherit: bool,
 }
 
 /// What decides whether the master may carry an attribute over.
@@ -941,7 +1131,11 @@ impl PgSession {
         self.run("SET ROLE NONE", "switch back to the login user")
             .await?;
         let session_user: String = self
-            .row("SELECT session_user::text", &[], "read the login user")
+            .row(
+                "SELECT session_user::pg_catalog.text",
+                &[],
+                "read the login user",
+            )
             .await?
             .get(0);
         if session_user != username {

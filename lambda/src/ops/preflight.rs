@@ -167,11 +167,28 @@ async fn run<S, C, A>(
     A: SecretAdmin + SecretStore,
 {
     let checks = &mut report.checks;
-    // Secrets Manager's view first: it needs no value.
-    match admin.details(secret).await {
+    // Secrets Manager's view first: it needs no value. A secret the function may not act on
+    // (not configured by the stack, a master secret, rotated by another function) is reported
+    // before any value is read or any login made.
+    let admitted = match admin.details(secret).await {
         Ok(details) => {
-            checks.push(rotation_settings(&details, function_arn));
-            checks.push(pending_version(&details, admin, secret).await);
+            let arn = Some(details.arn.as_str()).filter(|arn| !arn.is_empty());
+            match rotator.admit(secret, arn, details.rotation_lambda_arn.as_deref()) {
+                Ok(admitted) => {
+                    checks.push(rotation_settings(&details, function_arn));
+                    checks.push(pending_version(&details, admin, secret).await);
+                    admitted
+                }
+                Err(error) => {
+                    checks.push(Check::fail(
+                        "rotation-settings",
+                        error.to_string(),
+                        "Run the preflight of a secret the stack configures for this function, \
+                         through the function that rotates it.",
+                    ));
+                    return;
+                }
+            }
         }
         Err(error) => {
             checks.push(Check::fail(
@@ -179,8 +196,9 @@ async fn run<S, C, A>(
                 format!("DescribeSecret failed: {error}"),
                 "Check the secret's ARN, and that the function's role may describe it.",
             ));
+            return;
         }
-    }
+    };
 
     // The secret's value: shape, engine, strategy.
     // Read fresh, never through a warm instance's cache of stages.
@@ -190,7 +208,7 @@ async fn run<S, C, A>(
         .and_then(|value| {
             let value = value.ok_or_else(|| missing_stage(secret, AWSCURRENT))?;
             let login = rotator.login_of(secret, AWSCURRENT, &value)?;
-            let strategy = rotator.strategy(secret, &value)?;
+            let strategy = rotator.strategy(secret, admitted, &value)?;
             Ok((value, login, strategy))
         }) {
         Ok(found) => found,
@@ -204,7 +222,7 @@ async fn run<S, C, A>(
             return;
         }
     };
-    let (current_value, login, strategy) = current_value;
+    let (_, login, strategy) = current_value;
     report.engine = Some(login.engine.name());
     report.strategy = Some(strategy_name(&strategy));
     let checks = &mut report.checks;
@@ -297,30 +315,8 @@ async fn run<S, C, A>(
             });
         }
         Strategy::AlternatingUsers { master_arn } => {
-            let mut session = session;
-            let account_host = session.account_host().await;
             session.close().await;
-            let account_host = match account_host {
-                Ok(host) => host,
-                Err(error) => {
-                    checks.push(Check::fail(
-                        "master-secret",
-                        error.to_string(),
-                        "Check the user's account on the server.",
-                    ));
-                    return;
-                }
-            };
-            let found = alternating_checks(
-                rotator,
-                admin,
-                secret,
-                &master_arn,
-                &current_value,
-                &login,
-                account_host.as_deref(),
-            )
-            .await;
+            let found = alternating_checks(rotator, admin, secret, &master_arn, &login).await;
             checks.extend(found);
         }
     }
@@ -516,9 +512,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     admin: &A,
     secret: &str,
     master_arn: &str,
-    current_value: &crate::secret::SecretValue,
     login: &Login,
-    account_host: Option<&str>,
 ) -> Vec<Check> {
     let partner = partner_username(&login.username);
     let mut checks = vec![match login
@@ -542,7 +536,6 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         &rotator.config,
         secret,
         master_arn,
-        current_value,
         login,
     )
     .await
@@ -563,6 +556,40 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 error.to_string(),
                 "Point `masterarn` at the secret of the database's master user: one with its \
                  own host (the same database), or the secret RDS manages for it.",
+            ));
+            return checks;
+        }
+    };
+
+    // The template's account, read where the master acts (as a rotation does), never at the
+    // host the secret names.
+    let proof = alternating::on_master_endpoint(login, &master);
+    let account_host = match rotator.connector.login(&proof).await {
+        Ok(Some(mut session)) => {
+            let host = session.account_host().await;
+            session.close().await;
+            host
+        }
+        Ok(None) => Err(RotationError::NoWorkingCredential {
+            secret: secret.to_owned(),
+            host: proof.host.clone(),
+            port: proof.port,
+            user: proof.username.clone(),
+            tried: AWSCURRENT.into(),
+        }),
+        Err(error) => Err(error),
+    };
+    let account_host = match account_host {
+        Ok(host) => host,
+        Err(error) => {
+            checks.push(Check::fail(
+                "master-secret",
+                format!(
+                    "AWSCURRENT must log in where the master acts ({}:{}): {error}",
+                    proof.host, proof.port
+                ),
+                "Make the secret's user and password those of a user on the master's own \
+                 database; the rotation proves them there before the master acts.",
             ));
             return checks;
         }
@@ -598,7 +625,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     };
 
     let rehearsal = session
-        .rehearse_clone(&login.username, account_host, &partner)
+        .rehearse_clone(&login.username, account_host.as_deref(), &partner)
         .await;
     session.close().await;
     match rehearsal {

@@ -25,6 +25,7 @@ use super::rfc3339;
 use crate::alternating::partner_username;
 use crate::db::Connector;
 use crate::error::RotationError;
+use crate::secret::{EngineFamily, Tls};
 use crate::steps::Rotator;
 use crate::store::{AWSCURRENT, AWSPENDING, DateTime, SecretAdmin, SecretStore, VersionInfo};
 
@@ -52,6 +53,21 @@ pub struct VersionReport {
     /// or the server could not be asked).
     pub logs_in: Option<bool>,
     pub detail: String,
+    /// The rest of what makes two versions the same database: never promoted across it.
+    #[serde(skip)]
+    pub database: Option<Database>,
+}
+
+/// What besides the host and the user tells a version's database: a version that names another
+/// engine family, port, database, TLS setting or master is another database or another way to
+/// rotate it, and is neither tried nor promoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub family: EngineFamily,
+    pub port: u16,
+    pub dbname: Option<String>,
+    pub tls: Tls,
+    pub master_arn: Option<String>,
 }
 
 impl VersionReport {
@@ -172,6 +188,13 @@ where
     C: Connector,
     A: SecretAdmin,
 {
+    // Nothing is read or tried for a secret this function may not act on.
+    let details = admin.details(secret).await?;
+    rotator.admit(
+        secret,
+        Some(details.arn.as_str()).filter(|arn| !arn.is_empty()),
+        details.rotation_lambda_arn.as_deref(),
+    )?;
     let mut versions: Vec<VersionInfo> = admin.versions(secret).await?;
     // Labelled versions first (AWSCURRENT, AWSPENDING, AWSPREVIOUS), then the newest others.
     let rank = |v: &VersionInfo| {
@@ -189,9 +212,11 @@ where
     versions.sort_by_key(|v| rank(v));
     versions.truncate(MAX_VERSIONS);
 
-    // user -> the password that logged in (compared, never shown), or that the server could
-    // not be asked about.
-    let mut known: Vec<(String, String, bool)> = Vec::new();
+    // (host, port, user) -> the password that logged in or was refused (compared, never
+    // shown): a user has one password per server.
+    let mut known: Vec<(String, u16, String, String, bool)> = Vec::new();
+    // AWSCURRENT as read (ranked first): only versions of its database and pair are tried.
+    let mut current: Option<VersionReport> = None;
     let mut unreachable: Option<String> = None;
     let mut reports = Vec::new();
     for version in &versions {
@@ -204,6 +229,7 @@ where
             host: None,
             logs_in: None,
             detail: String::new(),
+            database: None,
         };
         let value = match admin.value_of(secret, &version.id).await {
             Ok(Some(value)) => value,
@@ -228,15 +254,36 @@ where
         };
         report.username = Some(login.username.clone());
         report.host = Some(login.host.clone());
+        report.database = Some(Database {
+            family: login.engine.family(),
+            port: login.port,
+            dbname: login.dbname.clone(),
+            tls: login.tls,
+            master_arn: value.master_arn().map(str::to_owned),
+        });
+        if report.has(AWSCURRENT) {
+            current = Some(report.clone());
+        }
+        let endpoint = |host: &str, port: u16, user: &str| {
+            host.eq_ignore_ascii_case(&login.host) && port == login.port && user == login.username
+        };
         let password = secrecy::ExposeSecret::expose_secret(&login.password).to_owned();
-        if let Some((_, _, same)) = known.iter().find(|(user, known_password, _)| {
-            *user == login.username && *known_password == password
-        }) {
+        if !current.as_ref().is_some_and(|c| same_pair(c, &report)) {
+            // Recovery promotes only a version of AWSCURRENT's database and pair, so it tries
+            // no other: no failed login for another user, no password sent to another server.
+            report.detail = "not tried: another database, user or master than AWSCURRENT's (or \
+                             AWSCURRENT unreadable), which recovery never promotes"
+                .into();
+        } else if let Some((.., same)) =
+            known.iter().find(|(host, port, user, known_password, _)| {
+                endpoint(host, *port, user) && *known_password == password
+            })
+        {
             report.logs_in = Some(*same);
             report.detail = "same credential as a version above".into();
         } else if known
             .iter()
-            .any(|(user, _, logged_in)| *user == login.username && *logged_in)
+            .any(|(host, port, user, _, logged_in)| endpoint(host, *port, user) && *logged_in)
         {
             report.logs_in = Some(false);
             report.detail = "not tried: another version's password for this user logs in, and a \
@@ -248,7 +295,13 @@ where
                     session.close().await;
                     report.logs_in = Some(true);
                     report.detail = format!("logs in to {}:{}", login.host, login.port);
-                    known.push((login.username.clone(), password, true));
+                    known.push((
+                        login.host.clone(),
+                        login.port,
+                        login.username.clone(),
+                        password,
+                        true,
+                    ));
                 }
                 Ok(None) => {
                     report.logs_in = Some(false);
@@ -256,7 +309,13 @@ where
                         "the server refused the password ({}:{})",
                         login.host, login.port
                     );
-                    known.push((login.username.clone(), password, false));
+                    known.push((
+                        login.host.clone(),
+                        login.port,
+                        login.username.clone(),
+                        password,
+                        false,
+                    ));
                 }
                 Err(error) => {
                     report.detail = format!("could not ask the server: {error}");
@@ -279,17 +338,22 @@ where
 }
 
 /// Whether `version` is a credential of the same database and pair as `current`: recovery
-/// never makes AWSCURRENT a version that names another host or user.
+/// never makes AWSCURRENT a version that names another host, user, engine family, port,
+/// database, TLS setting or master.
 fn same_pair(current: &VersionReport, version: &VersionReport) -> bool {
     let same_host = match (&version.host, &current.host) {
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    };
+    let same_database = match (&version.database, &current.database) {
+        (Some(a), Some(b)) => a == b,
         _ => false,
     };
     let same_user = match (&version.username, &current.username) {
         (Some(a), Some(b)) => a == b || *a == partner_username(b),
         _ => false,
     };
-    same_host && same_user
+    same_host && same_user && same_database
 }
 
 /// The one safe action for versions as they were found (pure: tested offline over every
@@ -417,6 +481,13 @@ mod tests {
             host: Some("db.internal".into()),
             logs_in,
             detail: String::new(),
+            database: Some(Database {
+                family: EngineFamily::Postgres,
+                port: 5432,
+                dbname: Some("app".into()),
+                tls: Tls::VerifyFull,
+                master_arn: None,
+            }),
         }
     }
 

@@ -71,6 +71,8 @@ impl Harness {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
                 .or_else(|| (name == "DB_CA_BUNDLE").then(|| ca.clone()))
+                // Without a stack: the strategy and master from each secret's value.
+                .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
         })
         .expect("test configuration");
         let sm = sm_client();
