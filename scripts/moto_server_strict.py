@@ -1,4 +1,4 @@
-"""moto_server, with Secrets Manager's rule that a version's value never changes.
+"""moto_server, with Secrets Manager's rules on versions that moto does not keep.
 
 scripts/testenv.sh starts this instead of the bare `moto_server` (same arguments). It patches
 moto's Secrets Manager in this process, then runs moto's own server.
@@ -19,13 +19,25 @@ each keep their own password. Here PutSecretValue for a version that already hol
 answered by the rule above; a version without a value (the one RotateSecret makes, staged
 AWSPENDING) still gets its value from the first PutSecretValue, as in Secrets Manager.
 
+UpdateSecretVersionStage: a staging label names one version at most. Its reference says that a
+label attached to another version moves only when RemoveFromVersionId names that version, else
+the call fails; moto 5.2.5 checks that for AWSCURRENT only, and attaches any other label to a
+second version (or a second time to the same one). Here the call is refused
+(InvalidParameterException) when RemoveFromVersionId is empty and another version holds the
+label, and a version never lists a label twice. moto also keeps its own pointer to the
+AWSCURRENT version, which UpdateSecretVersionStage does not move: after a rotation,
+GetSecretValue without a stage answers with the old version, and a later PutSecretValue that
+makes a new AWSCURRENT (no VersionStages) moves AWSPREVIOUS from that old version and leaves
+AWSCURRENT on two versions (reads by stage then get the older). Here the pointer follows the
+label.
+
 moto serves requests on several threads, and a check then a write on two of them can both see
 an empty version (seen with a short sys.setswitchinterval): every Secrets Manager request is
 handled under one lock, so each call is atomic, as the service's are.
 
 Checked against moto 5.2.5 (scripts/requirements-test.txt); lambda/tests/secrets_manager_rules.rs
-fails when the rule is not kept. On another moto version, check that moto's own put_secret_value
-still takes the arguments wrapped below.
+fails when a rule is not kept. On another moto version, check that moto's own methods wrapped
+below still take the same arguments.
 """
 
 import sys
@@ -33,7 +45,10 @@ import threading
 
 import moto
 from moto import server
-from moto.secretsmanager.exceptions import ResourceExistsException
+from moto.secretsmanager.exceptions import (
+    InvalidParameterException,
+    ResourceExistsException,
+)
 from moto.secretsmanager.models import ReplicaSecret, SecretsManagerBackend
 from moto.secretsmanager.responses import SecretsManagerResponse
 
@@ -80,6 +95,42 @@ def put_secret_value(
     )
 
 
+_moto_update_secret_version_stage = SecretsManagerBackend.update_secret_version_stage
+
+
+def update_secret_version_stage(
+    self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+):
+    secret = self.secrets.get(secret_id) if secret_id else None
+    if isinstance(secret, ReplicaSecret):
+        secret = None
+    if secret is not None and move_to_version_id and not remove_from_version_id:
+        for version_id, version in secret.versions.items():
+            if version_id != move_to_version_id and version_stage in version["version_stages"]:
+                raise InvalidParameterException(
+                    f"The parameter RemoveFromVersionId can't be empty. Staging label "
+                    f"{version_stage} is currently attached to version {version_id}, so you "
+                    "must explicitly reference that version in RemoveFromVersionId."
+                )
+    result = _moto_update_secret_version_stage(
+        self,
+        secret_id=secret_id,
+        version_stage=version_stage,
+        remove_from_version_id=remove_from_version_id,
+        move_to_version_id=move_to_version_id,
+    )
+    if secret is not None and move_to_version_id in secret.versions:
+        stages = secret.versions[move_to_version_id]["version_stages"]
+        stages[:] = list(dict.fromkeys(stages))
+    if secret is not None and version_stage == "AWSCURRENT":
+        # moto's own pointer to the AWSCURRENT version, which this call does not move.
+        for version_id, version in secret.versions.items():
+            if "AWSCURRENT" in version["version_stages"]:
+                secret.set_default_version_id(version_id)
+                break
+    return result
+
+
 _lock = threading.Lock()
 _moto_call_action = SecretsManagerResponse.call_action
 
@@ -98,6 +149,7 @@ def main():
             file=sys.stderr,
         )
     SecretsManagerBackend.put_secret_value = put_secret_value
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
     SecretsManagerResponse.call_action = call_action
     server.main(sys.argv[1:])
 

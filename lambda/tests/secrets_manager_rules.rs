@@ -52,6 +52,18 @@ async fn value_of(h: &Harness, arn: &str, token: &str) -> String {
         .to_owned()
 }
 
+/// GetSecretValue with neither a version nor a stage: AWSCURRENT's value.
+async fn value_without_stage(h: &Harness, arn: &str) -> String {
+    h.sm.get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("GetSecretValue")
+        .secret_string()
+        .expect("a SecretString")
+        .to_owned()
+}
+
 fn assert_resource_exists(result: Result<PutSecretValueOutput, SdkError<PutSecretValueError>>) {
     match result {
         Ok(out) => panic!(
@@ -258,4 +270,106 @@ async fn moving_awscurrent_from_the_wrong_version_is_refused() {
         "expected InvalidParameterException, got {unnamed:?}"
     );
     assert_eq!(h.stages(&arn).await, before);
+}
+
+/// A staging label names one version at most: it leaves another version only when
+/// RemoveFromVersionId names that version, and a version never holds it twice.
+#[tokio::test]
+async fn a_label_is_on_one_version_at_most() {
+    needs_servers!();
+    let h = Harness::new();
+    let arn = h.create_secret(&json!({"password": "current"})).await;
+    let (one, other) = (new_token(), new_token());
+    put(&h, &arn, &one, r#"{"password":"one"}"#, "AWSPENDING")
+        .await
+        .unwrap();
+    put(&h, &arn, &other, r#"{"password":"other"}"#, "UNRELATED")
+        .await
+        .unwrap();
+    let before = h.stages(&arn).await;
+    let unnamed =
+        h.sm.update_secret_version_stage()
+            .secret_id(&arn)
+            .version_stage("AWSPENDING")
+            .move_to_version_id(&other)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+    assert!(
+        unnamed.is_invalid_parameter_exception(),
+        "expected InvalidParameterException, got {unnamed:?}"
+    );
+    assert_eq!(h.stages(&arn).await, before);
+
+    // Attached again to the version that holds it: still once.
+    h.sm.update_secret_version_stage()
+        .secret_id(&arn)
+        .version_stage("AWSPENDING")
+        .move_to_version_id(&one)
+        .send()
+        .await
+        .expect("attach a label to the version that holds it");
+    assert_eq!(h.stages(&arn).await, before);
+
+    // Named, it moves.
+    h.sm.update_secret_version_stage()
+        .secret_id(&arn)
+        .version_stage("AWSPENDING")
+        .move_to_version_id(&other)
+        .remove_from_version_id(&one)
+        .send()
+        .await
+        .expect("move AWSPENDING from the version that holds it");
+    let after = h.stages(&arn).await;
+    assert_eq!(after[&one], Vec::<String>::new(), "{after:?}");
+    assert_eq!(after[&other], ["UNRELATED", "AWSPENDING"], "{after:?}");
+}
+
+/// After a rotation moved AWSCURRENT (UpdateSecretVersionStage), a read without a stage answers
+/// with AWSCURRENT, and a new value put the default way (no VersionStages) becomes the only
+/// AWSCURRENT, the rotated version AWSPREVIOUS.
+#[tokio::test]
+async fn awscurrent_follows_a_rotation_then_a_new_value() {
+    needs_servers!();
+    let h = Harness::new();
+    let arn = h.create_secret(&json!({"password": "zero"})).await;
+    let zero = h.version_with(&arn, "AWSCURRENT").await;
+    let one = h.start_rotation(&arn).await;
+    put(&h, &arn, &one, r#"{"password":"one"}"#, "AWSPENDING")
+        .await
+        .unwrap();
+    h.sm.update_secret_version_stage()
+        .secret_id(&arn)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&one)
+        .remove_from_version_id(&zero)
+        .send()
+        .await
+        .expect("move AWSCURRENT");
+    h.end_rotation(&arn, &one).await;
+    assert_eq!(value_without_stage(&h, &arn).await, r#"{"password":"one"}"#);
+
+    let two =
+        h.sm.put_secret_value()
+            .secret_id(&arn)
+            .secret_string(r#"{"password":"two"}"#)
+            .send()
+            .await
+            .expect("a new value, made AWSCURRENT")
+            .version_id()
+            .unwrap()
+            .to_owned();
+    let stages = h.stages(&arn).await;
+    let holding = |stage: &str| -> Vec<&String> {
+        stages
+            .iter()
+            .filter(|(_, s)| s.iter().any(|s| s == stage))
+            .map(|(v, _)| v)
+            .collect()
+    };
+    assert_eq!(holding("AWSCURRENT"), [&two], "{stages:?}");
+    assert_eq!(holding("AWSPREVIOUS"), [&one], "{stages:?}");
+    assert_eq!(h.password(&arn, "AWSCURRENT").await, "two");
+    assert_eq!(value_without_stage(&h, &arn).await, r#"{"password":"two"}"#);
 }
