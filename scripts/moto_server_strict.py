@@ -35,6 +35,20 @@ moto serves requests on several threads, and a check then a write on two of them
 an empty version (seen with a short sys.setswitchinterval): every Secrets Manager request is
 handled under one lock, so each call is atomic, as the service's are.
 
+Left as moto does it (no rotation's outcome depends on these; a test that asserts one of them
+checks moto, not Secrets Manager):
+  - RotateSecret's "rotation in progress" check is inverted: moto refuses when AWSPENDING is on
+    the AWSCURRENT version (allowed) and starts a rotation while another version is AWSPENDING
+    (refused by Secrets Manager). A test that starts a rotation over a stale AWSPENDING reaches
+    a state Secrets Manager would refuse.
+  - UpdateSecretVersionStage may remove AWSCURRENT without moving it (it then marks that
+    version AWSPREVIOUS).
+  - PutSecretValue that makes a new AWSCURRENT replaces every label of the old one with
+    AWSPREVIOUS (Secrets Manager moves AWSCURRENT and AWSPREVIOUS only).
+  - UpdateSecret with a ClientRequestToken has moto's AWSPENDING overwrite too.
+  - DescribeSecret lists versions without labels (documented: the versions that have labels).
+  - RotationToken is not checked.
+
 Checked against moto 5.2.5 (scripts/requirements-test.txt); lambda/tests/secrets_manager_rules.rs
 fails when a rule is not kept. On another moto version, check that moto's own methods wrapped
 below still take the same arguments.
