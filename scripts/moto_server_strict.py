@@ -33,7 +33,9 @@ label.
 
 moto serves requests on several threads, and a check then a write on two of them can both see
 an empty version (seen with a short sys.setswitchinterval): every Secrets Manager request is
-handled under one lock, so each call is atomic, as the service's are.
+handled under one lock, so each call is atomic, as the service's are. (RotateSecret runs under
+it too: moto never invokes a rotation function here, none is registered in its Lambda; one
+that called Secrets Manager back during RotateSecret would wait on the lock.)
 
 Left as moto does it (no rotation's outcome depends on these; a test that asserts one of them
 checks moto, not Secrets Manager):
