@@ -9,7 +9,7 @@
 #   - PostgreSQL with TLS and PostgreSQL without TLS (superuser postgres, random password)
 #   - a newer PostgreSQL (16+, see PGNEW_* below) with TLS only, same superuser and password
 #   - MariaDB with TLS and MariaDB without TLS (admin rotadmin@'%', random password)
-#   - moto_server (Secrets Manager mock) from .venv
+#   - moto_server (Secrets Manager mock) from .venv, through scripts/moto_server_strict.py
 # TLS uses a throwaway CA (.testenv/tls/ca.pem); the server certificate's only
 # subjectAltName is DNS:localhost, so connecting to 127.0.0.1 with hostname
 # verification is a deliberate name mismatch (the CN is not a host name either).
@@ -449,7 +449,10 @@ mariadb_stop() {
 # ---------------------------------------------------------------- moto
 moto_start() {
   local port="$1" logf="$STATE/moto.log"
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logf" 2>&1 </dev/null &
+  # moto's server with Secrets Manager's rule that a version's value never changes, which
+  # moto alone breaks (see the script). Its name keeps `moto_server`, the pid check's pattern.
+  setsid "$VENV/bin/python" "$ROOT/scripts/moto_server_strict.py" -H 127.0.0.1 -p "$port" \
+    >"$logf" 2>&1 </dev/null &
   echo $! >"$RUN/moto.pid"
   wait_for "moto_server" "$logf" "$RUN/moto.pid" moto_server \
     curl -sf -o /dev/null -X POST -H 'X-Amz-Target: secretsmanager.ListSecrets' \
