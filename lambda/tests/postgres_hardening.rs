@@ -591,3 +591,325 @@ async fn a_master_without_the_privilege_gets_the_hint_and_no_server_text() {
     );
     assert!(!message.contains("SCRAM-SHA-256"), "{message}");
 }
+
+// ------------------------------------------------------------------ E: the master's session
+
+/// A superuser's session on `database` of the server at `port`.
+async fn admin_on(port: u16, database: &str) -> PgConnection {
+    let e = env();
+    PgConnection::connect_with(
+        &PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(port)
+            .username(&e.pg_admin)
+            .password(&e.pg_admin_password)
+            .database(database)
+            .ssl_mode(PgSslMode::Disable),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("admin login to {database}: {e}"))
+}
+
+/// An application that owns its database and fills it with traps for whoever connects there:
+/// functions and an operator more specific than (or equal to) the catalog's, a database-level
+/// and a role-level `search_path` that puts them first. Each trap records who ran it.
+async fn trapped_database(port: u16, user: &str) -> String {
+    let database = format!("{user}_db");
+    let mut admin = PG.admin(port).await;
+    sql(
+        &mut admin,
+        &[format!("CREATE DATABASE {database} OWNER {user}")],
+    )
+    .await;
+    let mut app = PgConnection::connect_with(
+        &PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(port)
+            .username(user)
+            .password("initial-Pa55")
+            .database(&database)
+            .ssl_mode(PgSslMode::Disable),
+    )
+    .await
+    .unwrap();
+    for statement in [
+        "CREATE TABLE public.trap_fired (who text, what text)".to_owned(),
+        "GRANT INSERT ON public.trap_fired TO PUBLIC".to_owned(),
+        "CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO public.trap_fired VALUES (current_user, 'unnest'); \
+         RETURN QUERY SELECT pg_catalog.unnest($1); END $$"
+            .to_owned(),
+        "CREATE FUNCTION public.current_setting(text) RETURNS text LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO public.trap_fired VALUES (current_user, 'current_setting'); \
+         RETURN pg_catalog.current_setting($1); END $$"
+            .to_owned(),
+        "CREATE FUNCTION public.trap_eq(name, text) RETURNS boolean LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO public.trap_fired VALUES (current_user, '='); \
+         RETURN $1::text OPERATOR(pg_catalog.=) $2; END $$"
+            .to_owned(),
+        "CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = text, FUNCTION = public.trap_eq)"
+            .to_owned(),
+        format!("ALTER DATABASE {database} SET search_path = public, pg_catalog"),
+        format!("ALTER ROLE {user} SET search_path = public, pg_catalog"),
+    ] {
+        app.execute(statement.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    database
+}
+
+/// Who ran which trap (each pair once).
+async fn traps_fired(port: u16, database: &str) -> Vec<(String, String)> {
+    let mut admin = admin_on(port, database).await;
+    sqlx::query_as::<_, (String, String)>(
+        "SELECT DISTINCT who, what FROM public.trap_fired ORDER BY who, what",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_function_runs_nothing_the_application_wrote() {
+    needs_servers!();
+    for (server, port) in servers() {
+        let h = Harness::new();
+        let user = unique("trap");
+        PG.create_user_on(port, &user, "initial-Pa55").await;
+        let database = trapped_database(port, &user).await;
+
+        // The worst case for the master: its secret names the application's database.
+        let (_, plain_master_arn) = master(&h, port, &[&user]).await;
+        let mut master_value = h.staged(&plain_master_arn, "AWSCURRENT").await.unwrap();
+        master_value["dbname"] = json!(database);
+        let master_arn = h.create_secret(&master_value).await;
+        let mut value = secret_on(port, &user, "initial-Pa55");
+        value["dbname"] = json!(database);
+        value["masterarn"] = json!(master_arn);
+        let arn = h.create_secret(&value).await;
+
+        // Preflight rehearses the clone; two rotations create the clone, then change the
+        // original; a third changes the clone again.
+        let admin = AwsSecretStore::from_client(h.sm.clone());
+        let report = rotation::ops::preflight::preflight(&h.rotator, &admin, None, &arn).await;
+        // (Rotation is not turned on for a secret made by the test: that check alone fails.)
+        assert!(
+            report
+                .checks
+                .iter()
+                .all(|c| c.check == "rotation-settings" || c.status != rotation::ops::Status::Fail),
+            "{server}: {report:#?}"
+        );
+        assert!(
+            report.checks.iter().any(|c| c.check == "master-privileges"),
+            "{server}: the clone was rehearsed: {report:#?}"
+        );
+        for n in 0..3 {
+            h.rotate(&arn)
+                .await
+                .unwrap_or_else(|(step, e)| panic!("{server}: rotation {n}, {step:?}: {e}"));
+        }
+        // And a single-user rotation in the same database, under the role's own search_path.
+        value.as_object_mut().unwrap().remove("masterarn");
+        let (current, password) = {
+            let v = h.staged(&arn, "AWSCURRENT").await.unwrap();
+            (
+                v["username"].as_str().unwrap().to_owned(),
+                v["password"].as_str().unwrap().to_owned(),
+            )
+        };
+        value["username"] = json!(current);
+        value["password"] = json!(password);
+        let single = h.create_secret(&value).await;
+        h.rotate(&single)
+            .await
+            .unwrap_or_else(|(step, e)| panic!("{server}: single user, {step:?}: {e}"));
+
+        assert_eq!(
+            traps_fired(port, &database).await,
+            Vec::<(String, String)>::new(),
+            "{server}: a session of the function ran the application's code"
+        );
+        let superuser: bool = admin_query(
+            port,
+            &format!("SELECT rolsuper FROM pg_roles WHERE rolname = '{user}'"),
+        )
+        .await;
+        assert!(!superuser, "{server}");
+    }
+}
+
+#[tokio::test]
+async fn the_identity_is_proven_where_the_master_acts() {
+    needs_servers!();
+    let h = Harness::new();
+    let port = env().pg_port;
+    let victim = unique("victim");
+    PG.create_user_on(port, &victim, "victims-own-Pa55").await;
+    let (master_name, master_arn) = master(&h, port, &[&victim]).await;
+    // The writer's own server, on the same host and another port, knows a password it chose
+    // for `victim`.
+    PG.create_user_on(env().pg_plain_port, &victim, "writers-Pa55")
+        .await;
+    let mut value = secret_on(env().pg_plain_port, &victim, "writers-Pa55");
+    value["ssl"] = json!(false);
+    value["masterarn"] = json!(master_arn);
+    let arn = h.create_secret(&value).await;
+
+    let (step, error) = h.rotate(&arn).await.unwrap_err();
+    assert_eq!(
+        (step, error.kind()),
+        (Step::Set, "NoWorkingCredential"),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&port.to_string()), "{error}");
+    let mut admin = PG.admin(port).await;
+    assert!(
+        !admin.user_exists(&format!("{victim}_clone")).await,
+        "the master must not give the real server's `{victim}` a partner"
+    );
+    // The writer's password was tried on the master's server, and refused there; the master
+    // never logged in.
+    let logins = h.logins();
+    assert!(logins.contains(&(victim.clone(), false)), "{logins:?}");
+    assert!(
+        logins.iter().all(|(user, _)| *user != master_name),
+        "{logins:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_that_may_manage_roles_is_never_copied() {
+    needs_servers!();
+    for (server, port) in servers() {
+        let h = Harness::new();
+        let user = unique("mgr");
+        PG.create_user_on(port, &user, "initial-Pa55").await;
+        let other = unique("other");
+        PG.create_user_on(port, &other, "other-Pa55").await;
+        let (_, master_arn) = master(&h, port, &[&user]).await;
+        let arn = alternating_secret(&h, port, &user, &master_arn).await;
+        for (grant, named) in [
+            (format!("ALTER ROLE {user} CREATEROLE"), "CREATEROLE"),
+            (
+                format!("GRANT {other} TO {user} WITH ADMIN OPTION"),
+                "ADMIN OPTION",
+            ),
+        ] {
+            let mut admin = PG.admin(port).await;
+            sql(
+                &mut admin,
+                &[format!("ALTER ROLE {user} NOCREATEROLE"), grant],
+            )
+            .await;
+            let (step, error) = h.rotate(&arn).await.unwrap_err();
+            assert_eq!(
+                (step, error.kind()),
+                (Step::Set, "UnsafeTemplate"),
+                "{server}: {error}"
+            );
+            assert!(error.to_string().contains(named), "{server}: {error}");
+            assert!(
+                !admin.user_exists(&format!("{user}_clone")).await,
+                "{server}"
+            );
+            // The rotation that failed is cleared, as an operator would.
+            let token = h
+                .stages(&arn)
+                .await
+                .into_iter()
+                .find(|(_, s)| s.iter().any(|s| s == "AWSPENDING"))
+                .map(|(t, _)| t)
+                .unwrap();
+            h.sm.update_secret_version_stage()
+                .secret_id(&arn)
+                .version_stage("AWSPENDING")
+                .remove_from_version_id(token)
+                .send()
+                .await
+                .unwrap();
+            sql(&mut admin, &[format!("REVOKE {other} FROM {user}")]).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_original_that_is_a_group_or_holds_more_is_never_given_a_password() {
+    needs_servers!();
+    for (server, port) in servers() {
+        let h = Harness::new();
+        let group = unique("grp");
+        let mut admin = PG.admin(port).await;
+        // A group role (NOLOGIN) whose member is named like its clone, and a login role with
+        // CREATEDB whose `_clone` member lacks it.
+        let rich = unique("rich");
+        sql(
+            &mut admin,
+            &[
+                format!("CREATE ROLE {group} NOLOGIN"),
+                format!("CREATE ROLE {rich} LOGIN CREATEDB PASSWORD 'rich-Pa55'"),
+            ],
+        )
+        .await;
+        let (_, master_arn) = master(&h, port, &[&group, &rich]).await;
+        for (original, problem) in [(&group, "NOLOGIN"), (&rich, "CREATEDB")] {
+            let clone = format!("{original}_clone");
+            PG.create_user_on(port, &clone, "initial-Pa55").await;
+            sql(&mut admin, &[format!("GRANT {original} TO {clone}")]).await;
+            let arn = alternating_secret(&h, port, &clone, &master_arn).await;
+            let (step, error) = h.rotate(&arn).await.unwrap_err();
+            assert_eq!(
+                (step, error.kind()),
+                (Step::Set, "UnsafePartner"),
+                "{server}: {error}"
+            );
+            assert!(error.to_string().contains(problem), "{server}: {error}");
+        }
+        let can_login: bool = admin_query(
+            port,
+            &format!("SELECT rolcanlogin FROM pg_roles WHERE rolname = '{group}'"),
+        )
+        .await;
+        assert!(!can_login, "{server}: the group must stay NOLOGIN");
+        assert!(
+            PG.can_login_on(port, &rich, "rich-Pa55").await,
+            "{server}: the richer original keeps its password"
+        );
+    }
+}
+
+/// On PostgreSQL 16+ a membership may grant neither SET nor INHERIT: such a member does not act
+/// as the role, and is no clone of it.
+#[tokio::test]
+async fn a_membership_without_set_or_inherit_makes_no_pair() {
+    needs_servers!();
+    let Ok(port) = std::env::var("ROTATION_TEST_PG_NEW_PORT") else {
+        eprintln!("skipped: no PostgreSQL 16+ server (ROTATION_TEST_PG_NEW_PORT)");
+        return;
+    };
+    let port: u16 = port.parse().unwrap();
+    let h = Harness::new();
+    let original = unique("orig");
+    PG.create_user_on(port, &original, "original-Pa55").await;
+    let (_, master_arn) = master(&h, port, &[&original]).await;
+    let clone = format!("{original}_clone");
+    PG.create_user_on(port, &clone, "initial-Pa55").await;
+    let mut admin = PG.admin(port).await;
+    sql(
+        &mut admin,
+        &[format!(
+            "GRANT {original} TO {clone} WITH SET FALSE, INHERIT FALSE"
+        )],
+    )
+    .await;
+    let arn = alternating_secret(&h, port, &clone, &master_arn).await;
+    let (step, error) = h.rotate(&arn).await.unwrap_err();
+    assert_eq!(
+        (step, error.kind()),
+        (Step::Set, "UnsafePartner"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("SET or INHERIT"), "{error}");
+    assert!(PG.can_login_on(port, &original, "original-Pa55").await);
+}
