@@ -114,6 +114,27 @@ fn port_of(port: Option<i32>, what: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("the RDS API gave no port for `{what}`"))
 }
 
+/// The endpoint addresses of the replicas or members that resolve. One that does not (a
+/// cross-Region replica, one being created or deleted) is left out with a warning rather than
+/// fail the rotation: it only widens the hosts a secret may name, and the master's own endpoint
+/// never comes from it.
+async fn reachable_hosts<'a, F, Fut>(ids: &'a [String], address: F) -> Vec<String>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let mut hosts = Vec::new();
+    for id in ids {
+        match address(id).await {
+            Ok(host) => hosts.push(host),
+            Err(problem) => {
+                tracing::warn!(instance = %id, %problem, "skipped a replica or member without an address");
+            }
+        }
+    }
+    hosts
+}
+
 #[async_trait]
 impl RdsDirectory for AwsRds {
     async fn instance(&self, arn: &str) -> Result<RdsDatabase, String> {
@@ -136,9 +157,12 @@ impl RdsDirectory for AwsRds {
             .ok_or_else(|| format!("DB instance `{arn}` has no endpoint address"))?
             .to_owned();
         let mut hosts = vec![writer.clone()];
-        for replica in instance.read_replica_db_instance_identifiers() {
-            hosts.push(self.instance_address(replica).await?);
-        }
+        hosts.extend(
+            reachable_hosts(instance.read_replica_db_instance_identifiers(), |id| {
+                self.instance_address(id)
+            })
+            .await,
+        );
         Ok(RdsDatabase {
             arn: arn.to_owned(),
             engine: secret_engine(instance.engine().unwrap_or_default()),
@@ -167,11 +191,12 @@ impl RdsDirectory for AwsRds {
         let mut hosts = vec![writer.clone()];
         hosts.extend(cluster.reader_endpoint().map(str::to_owned));
         hosts.extend(cluster.custom_endpoints().iter().cloned());
-        for member in cluster.db_cluster_members() {
-            if let Some(id) = member.db_instance_identifier() {
-                hosts.push(self.instance_address(id).await?);
-            }
-        }
+        let members: Vec<String> = cluster
+            .db_cluster_members()
+            .iter()
+            .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+            .collect();
+        hosts.extend(reachable_hosts(&members, |id| self.instance_address(id)).await);
         Ok(RdsDatabase {
             arn: arn.to_owned(),
             engine: secret_engine(cluster.engine().unwrap_or_default()),
@@ -179,5 +204,30 @@ impl RdsDirectory for AwsRds {
             writer,
             hosts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_resolve_is_skipped() {
+        let ids: Vec<String> = [
+            "replica-a",
+            "arn:aws:rds:eu-west-1:1:db:cross-region",
+            "replica-b",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let hosts = reachable_hosts(&ids, |id| async move {
+            if id.starts_with("arn:") {
+                Err(format!("the RDS API knows no DB instance `{id}`"))
+            } else {
+                Ok(format!("{id}.example"))
+            }
+        })
+        .await;
+        assert_eq!(hosts, ["replica-a.example", "replica-b.example"]);
     }
 }

@@ -170,6 +170,46 @@ impl Connector for Drivers {
     }
 }
 
+/// The most characters of a server's text that reach a log line or a report.
+pub const SERVER_TEXT_MAX: usize = 300;
+
+/// A server's text (an error message, a notice) as it may be shown: every value the function
+/// sent to that server (the login password, which a server asking for it in clear receives)
+/// masked, and bounded, so a hostile server can neither echo a secret into the logs nor flood
+/// them.
+pub fn server_text(text: &str, sent: &[&str]) -> String {
+    let mut shown = text.to_owned();
+    for value in sent.iter().filter(|value| !value.is_empty()) {
+        shown = shown.replace(value, "***");
+    }
+    match shown.char_indices().nth(SERVER_TEXT_MAX) {
+        Some((cut, _)) => format!("{}... (cut at {SERVER_TEXT_MAX} characters)", &shown[..cut]),
+        None => shown,
+    }
+}
+
 /// Hint for a statement that failed for lack of privilege.
 const PRIVILEGE_HINT: &str = "Check that the user's grants allow it to change its own password \
                               (or, for the master user, to create users and grant privileges).";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_masks_what_was_sent_and_is_bounded() {
+        let shown = server_text(
+            "password authentication failed: got s3cret-Pa55 back",
+            &["s3cret-Pa55", ""],
+        );
+        assert_eq!(shown, "password authentication failed: got *** back");
+        let flood = "é".repeat(10_000);
+        let shown = server_text(&flood, &[]);
+        assert!(
+            shown.chars().count() < SERVER_TEXT_MAX + 40,
+            "{}",
+            shown.len()
+        );
+        assert!(shown.ends_with("(cut at 300 characters)"));
+    }
+}

@@ -43,7 +43,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{ConnectSettings, PRIVILEGE_HINT, Session};
+use super::{ConnectSettings, PRIVILEGE_HINT, Session, server_text};
 use crate::error::RotationError;
 use crate::secret::Login;
 
@@ -136,13 +136,16 @@ fn connect_failure(
             host: login.host.clone(),
             port: login.port,
             user: login.username.clone(),
-            detail: format!("{} (SQLSTATE {code})", db.message()),
+            detail: format!(
+                "{} (SQLSTATE {code})",
+                server_text(db.message(), &[login.password.expose_secret()])
+            ),
         });
     }
     // tokio-postgres keeps its error kinds private; its message names the stage that failed.
     // No message of these kinds can hold the password: it is only ever sent inside SCRAM or
     // a password message, never echoed.
-    let text = error_chain(&error);
+    let text = server_text(&error_chain(&error), &[login.password.expose_secret()]);
     if text.starts_with("error performing TLS handshake") {
         return Err(RotationError::Tls {
             host: login.host.clone(),
@@ -247,6 +250,7 @@ pub(super) async fn login(
         host: login.host.clone(),
         port: login.port,
         statement_timeout: settings.statement_timeout,
+        password: login.password.clone(),
     };
     // The first statement of every session, before anything that calls a function: the
     // search path is the catalog's alone. A role's or a database's `search_path` setting (the
@@ -290,6 +294,8 @@ struct PgSession {
     host: String,
     port: u16,
     statement_timeout: Duration,
+    /// The password this session logged in with, masked in any server text shown.
+    password: SecretString,
 }
 
 /// Whether an error message may be shown: not for statements that carry a password verifier,
@@ -313,7 +319,7 @@ impl PgSession {
     ) -> RotationError {
         let Some(db) = error.as_db_error() else {
             let detail = match message {
-                Message::Show => error_chain(error),
+                Message::Show => server_text(&error_chain(error), &[self.password.expose_secret()]),
                 Message::Withhold => "the connection failed while the statement ran".to_owned(),
             };
             return RotationError::Database {
@@ -326,7 +332,10 @@ impl PgSession {
         };
         let code = db.code().code();
         let detail = match message {
-            Message::Show => format!("{} (SQLSTATE {code})", db.message()),
+            Message::Show => format!(
+                "{} (SQLSTATE {code})",
+                server_text(db.message(), &[self.password.expose_secret()])
+            ),
             Message::Withhold => format!(
                 "server error SQLSTATE {code} (message withheld: the statement carried a \
                  password verifier)"
@@ -1272,6 +1281,71 @@ impl Session for PgSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hostile "server" on loopback: asks for the password in clear (which the protocol
+    /// allows), then answers with an error that quotes it back, padded to flood a log.
+    async fn echoing_server() -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let length = stream.read_i32().await.unwrap() as usize;
+            let mut startup = vec![0; length - 4];
+            stream.read_exact(&mut startup).await.unwrap();
+            // AuthenticationCleartextPassword.
+            stream
+                .write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])
+                .await
+                .unwrap();
+            assert_eq!(stream.read_u8().await.unwrap(), b'p');
+            let length = stream.read_i32().await.unwrap() as usize;
+            let mut password = vec![0; length - 4];
+            stream.read_exact(&mut password).await.unwrap();
+            let password = String::from_utf8_lossy(&password[..password.len() - 1]).into_owned();
+            let message = format!("you sent {password} {}", "x".repeat(5000));
+            let mut fields = Vec::new();
+            for (code, value) in [(b'S', "FATAL"), (b'C', "28000"), (b'M', message.as_str())] {
+                fields.push(code);
+                fields.extend_from_slice(value.as_bytes());
+                fields.push(0);
+            }
+            fields.push(0);
+            let mut reply = vec![b'E'];
+            reply.extend_from_slice(&((fields.len() + 4) as i32).to_be_bytes());
+            reply.extend_from_slice(&fields);
+            stream.write_all(&reply).await.unwrap();
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_server_never_echoes_the_password_into_an_error() {
+        let port = echoing_server().await;
+        let login = Login {
+            engine: crate::secret::Engine::Postgres,
+            host: "127.0.0.1".into(),
+            port,
+            username: "app".into(),
+            password: SecretString::from("the-app-Pa55word"),
+            dbname: None,
+            tls: crate::secret::Tls::Disabled,
+        };
+        let settings = ConnectSettings {
+            ca_bundle: None,
+            statement_timeout: Duration::from_secs(5),
+        };
+        let error = match super::login(&login, settings).await {
+            Err(error) => error,
+            Ok(_) => panic!("the hostile server let the login through"),
+        };
+        assert_eq!(error.kind(), "LoginRefused");
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("the-app-Pa55word"), "{text}");
+        assert!(text.contains("you sent ***"), "{text}");
+        let shown = error.to_string();
+        assert!(shown.len() < 700, "bounded: {} characters", shown.len());
+    }
 
     #[test]
     fn identifiers_double_their_quotes() {
