@@ -549,3 +549,58 @@ async fn recovery_sends_each_credential_only_to_its_own_host() {
     assert_eq!(report.proposal.kind, ProposalKind::None, "{report:#?}");
     assert!(!report.applied);
 }
+
+/// With the stack's settings, preflight and recover refuse a master secret, and a secret the
+/// stack does not configure, before anything is read or any login is made: a preflight naming
+/// the master once logged in as the master.
+#[tokio::test]
+async fn operator_actions_refuse_what_the_stack_does_not_rotate_here() {
+    needs_servers!();
+    let f = standard_fixture(Kind::Postgres).await;
+    let value = f.h.staged(&f.arn, "AWSCURRENT").await.unwrap();
+    let master = value["masterarn"].as_str().unwrap().to_owned();
+    let (_, other, _) = single_user(Kind::Postgres).await;
+
+    let settings = rotation_contract::settings::Settings::new(
+        [(
+            f.arn.clone(),
+            rotation_contract::settings::SecretSettings {
+                strategy: rotation_contract::settings::Strategy::AlternatingUsers,
+                master_secret_arn: Some(master.clone()),
+            },
+        )]
+        .into(),
+    );
+    let path = std::env::temp_dir().join(format!("{}.json", unique("settings")));
+    std::fs::write(&path, settings.to_json()).unwrap();
+    let h = Harness::with_config(&[("ROTATION_SETTINGS", path.to_str().unwrap())]);
+
+    for (secret, named) in [
+        (&master, "master secret of"),
+        (&other, "does not configure"),
+    ] {
+        let report = check(&h, secret).await;
+        assert_eq!(status(&report, "rotation-settings"), Status::Fail);
+        let detail = &report
+            .checks
+            .iter()
+            .find(|c| c.check == "rotation-settings")
+            .unwrap()
+            .detail;
+        assert!(detail.contains(named), "{report:#?}");
+        assert!(!report.ok);
+        let error = recover(&h.rotator, &admin(&h), secret, true, now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "SecretNotConfigured", "{error}");
+        assert!(h.logins().is_empty(), "{secret}: {:?}", h.logins());
+    }
+    // The configured secret is checked as usual.
+    let report = check(&h, &f.arn).await;
+    assert_eq!(
+        status(&report, "master-privileges"),
+        Status::Pass,
+        "{report:#?}"
+    );
+    std::fs::remove_file(path).unwrap();
+}
