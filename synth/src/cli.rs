@@ -194,7 +194,20 @@ pub fn execute(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// `synth preflight` in a build without the AWS SDK.
+#[cfg(not(feature = "preflight"))]
+fn preflight(
+    _config: &Path,
+    _function_name: Option<String>,
+    _endpoint_url: Option<String>,
+    _region: Option<String>,
+    _json: bool,
+) -> Result<ExitCode> {
+    Err(Error::PreflightNotBuilt)
+}
+
 /// `synth preflight`: the invocations run on one thread, a few at a time.
+#[cfg(feature = "preflight")]
 fn preflight(
     config: &Path,
     function_name: Option<String>,

@@ -78,6 +78,11 @@ pub enum Error {
     NeedsOutput { files: usize },
     #[error("cannot start the runtime that invokes the function")]
     Runtime { source: std::io::Error },
+    #[error(
+        "this synth was built without its AWS client (the `preflight` feature); build it with \
+         `cargo build -p synth` (the default features) or `cargo install --path synth`"
+    )]
+    PreflightNotBuilt,
     #[error("cannot serialize the JSON schema")]
     Schema(#[from] serde_json::Error),
 }

@@ -394,12 +394,14 @@ pub fn json_reports(targets: &[Target], outcomes: &[Outcome]) -> String {
 }
 
 /// The deployed function, through the AWS SDK.
+#[cfg(feature = "preflight")]
 #[derive(Debug, Clone)]
 pub struct LambdaInvoker {
     client: aws_sdk_lambda::Client,
     function: String,
 }
 
+#[cfg(feature = "preflight")]
 impl LambdaInvoker {
     /// A client from the usual credential chain (environment, profile, SSO,
     /// container or instance role). The region is `region`, else the
@@ -426,6 +428,7 @@ impl LambdaInvoker {
     }
 }
 
+#[cfg(feature = "preflight")]
 impl Invoker for LambdaInvoker {
     async fn invoke(&self, payload: Vec<u8>) -> Outcome {
         use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
