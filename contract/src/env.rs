@@ -66,34 +66,85 @@ impl Flag {
     }
 }
 
-/// One of a few words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Choice {
-    pub name: &'static str,
-    pub default: &'static str,
-    pub values: &'static [&'static str],
+/// A value the stack writes as one of a few words: each choice is an enum, so a new word is a
+/// new variant every `match` on it must handle, never a string a `_ =>` arm maps silently.
+pub trait Word: Copy + PartialEq + 'static {
+    /// Every value, in the order the fix lists them.
+    const ALL: &'static [Self];
+    /// How the stack writes it.
+    fn word(self) -> &'static str;
 }
 
-impl Choice {
-    pub fn parse(&self, value: &str) -> Result<&'static str, String> {
+/// One of a few words, read into `T`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice<T: Word> {
+    pub name: &'static str,
+    pub default: T,
+}
+
+impl<T: Word> Choice<T> {
+    /// Every accepted word.
+    pub fn words(&self) -> impl Iterator<Item = &'static str> {
+        T::ALL.iter().map(|v| v.word())
+    }
+
+    pub fn parse(&self, value: &str) -> Result<T, String> {
         let value = value.trim();
-        self.values
+        T::ALL
             .iter()
-            .find(|v| **v == value)
+            .find(|v| v.word() == value)
             .copied()
             .ok_or_else(|| {
-                let others: Vec<String> = self
-                    .values
+                let others: Vec<String> = T::ALL
                     .iter()
                     .filter(|v| **v != self.default)
-                    .map(|v| format!("`{v}`"))
+                    .map(|v| format!("`{}`", v.word()))
                     .collect();
                 format!(
                     "is `{value}`; use `{}` (the default) or {}",
-                    self.default,
+                    self.default.word(),
                     others.join(" or ")
                 )
             })
+    }
+}
+
+/// `DB_TLS`: how a secret without an `ssl` field connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbTls {
+    /// TLS, the chain verified against the CA bundle and the host name checked.
+    VerifyFull,
+    /// Plaintext: only when chosen explicitly.
+    Disabled,
+}
+
+impl Word for DbTls {
+    const ALL: &'static [Self] = &[Self::VerifyFull, Self::Disabled];
+    fn word(self) -> &'static str {
+        match self {
+            Self::VerifyFull => "verify-full",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// `ROTATION_STRATEGY`: which kinds of secret the function rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationStrategy {
+    /// Either, as each secret is configured.
+    Auto,
+    SingleUser,
+    AlternatingUsers,
+}
+
+impl Word for RotationStrategy {
+    const ALL: &'static [Self] = &[Self::Auto, Self::SingleUser, Self::AlternatingUsers];
+    fn word(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::SingleUser => "single-user",
+            Self::AlternatingUsers => "alternating-users",
+        }
     }
 }
 
@@ -129,20 +180,18 @@ pub const REQUIRE_EACH_INCLUDED_TYPE: Flag = Flag {
 };
 
 /// Whether connections use verified TLS when the secret has no `ssl` field.
-pub const DB_TLS: Choice = Choice {
+pub const DB_TLS: Choice<DbTls> = Choice {
     name: "DB_TLS",
-    default: "verify-full",
-    values: &["verify-full", "disabled"],
+    default: DbTls::VerifyFull,
 };
 
 /// The PEM bundle that verifies the database; [`crate::CA_BUNDLE_PATH`] unless set.
 pub const DB_CA_BUNDLE: &str = "DB_CA_BUNDLE";
 
-/// Which kinds of secret the function rotates: `auto` reads it from each secret.
-pub const ROTATION_STRATEGY: Choice = Choice {
+/// Which kinds of secret the function rotates: `auto` takes each as configured.
+pub const ROTATION_STRATEGY: Choice<RotationStrategy> = Choice {
     name: "ROTATION_STRATEGY",
-    default: "auto",
-    values: &["auto", "single-user", "alternating-users"],
+    default: RotationStrategy::Auto,
 };
 
 /// The longest MySQL user name the server accepts: 32 since MySQL 5.7.8, 16 before; 80 covers
@@ -228,7 +277,19 @@ mod tests {
 
     #[test]
     fn choices_list_the_others() {
-        assert_eq!(DB_TLS.parse("disabled"), Ok("disabled"));
+        assert_eq!(DB_TLS.parse("disabled"), Ok(DbTls::Disabled));
+        assert_eq!(
+            ROTATION_STRATEGY.parse(" single-user "),
+            Ok(RotationStrategy::SingleUser)
+        );
+        // Every word parses back to its value.
+        for value in RotationStrategy::ALL {
+            assert_eq!(ROTATION_STRATEGY.parse(value.word()), Ok(*value));
+        }
+        assert_eq!(
+            DB_TLS.words().collect::<Vec<_>>(),
+            ["verify-full", "disabled"]
+        );
         let problem = ROTATION_STRATEGY.parse("both").unwrap_err();
         assert!(
             problem.contains("`auto` (the default)") && problem.contains("`alternating-users`"),

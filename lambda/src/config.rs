@@ -69,11 +69,17 @@ impl Config {
         let flag = |var: env::Flag| -> Result<bool, RotationError> {
             get(var.name).map_or(Ok(false), |value| var.parse(&value).map_err(fail(var.name)))
         };
-        let choice = |var: env::Choice| -> Result<&'static str, RotationError> {
-            get(var.name).map_or(Ok(var.default), |value| {
-                var.parse(&value).map_err(fail(var.name))
+        fn choice<T: env::Word>(
+            value: Option<String>,
+            var: env::Choice<T>,
+        ) -> Result<T, RotationError> {
+            value.map_or(Ok(var.default), |value| {
+                var.parse(&value).map_err(|problem| RotationError::Config {
+                    var: var.name,
+                    problem,
+                })
             })
-        };
+        }
 
         let password = PasswordPolicy {
             length: integer(env::PASSWORD_LENGTH)? as usize,
@@ -88,14 +94,14 @@ impl Config {
         };
         password.check()?;
 
-        let tls = match choice(env::DB_TLS)? {
-            "disabled" => Tls::Disabled,
-            _ => Tls::VerifyFull,
+        let tls = match choice(get(env::DB_TLS.name), env::DB_TLS)? {
+            env::DbTls::Disabled => Tls::Disabled,
+            env::DbTls::VerifyFull => Tls::VerifyFull,
         };
-        let strategy = match choice(env::ROTATION_STRATEGY)? {
-            "single-user" => StrategySetting::SingleUser,
-            "alternating-users" => StrategySetting::AlternatingUsers,
-            _ => StrategySetting::Auto,
+        let strategy = match choice(get(env::ROTATION_STRATEGY.name), env::ROTATION_STRATEGY)? {
+            env::RotationStrategy::SingleUser => StrategySetting::SingleUser,
+            env::RotationStrategy::AlternatingUsers => StrategySetting::AlternatingUsers,
+            env::RotationStrategy::Auto => StrategySetting::Auto,
         };
         Ok(Self {
             password,
