@@ -7,11 +7,14 @@
 //! limits ([`engine`]), every environment variable with its default and accepted values
 //! ([`env`]), the metrics the function writes and the dashboard reads ([`metrics`]), and where
 //! the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]), and (with the `serde` feature)
-//! the per-secret settings the stack gives the function (`settings`).
+//! the per-secret settings the stack gives the function (`settings`) and the operator reports
+//! the function answers and synth reads (`report`).
 
 pub mod engine;
 pub mod env;
 pub mod metrics;
+#[cfg(feature = "serde")]
+pub mod report;
 #[cfg(feature = "serde")]
 pub mod settings;
 

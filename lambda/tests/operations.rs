@@ -57,8 +57,8 @@ fn status(report: &PreflightReport, name: &str) -> Status {
         .status
 }
 
-fn names(report: &PreflightReport) -> Vec<&'static str> {
-    report.checks.iter().map(|c| c.check).collect()
+fn names(report: &PreflightReport) -> Vec<&str> {
+    report.checks.iter().map(|c| c.check.as_str()).collect()
 }
 
 /// A single-user secret whose rotation is enabled (one rotation done).
@@ -80,7 +80,7 @@ async fn a_healthy_single_user_secret_passes_and_nothing_changes(kind: Kind) {
     let report = check(&h, &arn).await;
     assert!(report.ok, "{report:#?}");
     assert_eq!(report.problems, 0);
-    assert_eq!(report.strategy, Some("single-user"));
+    assert_eq!(report.strategy.as_deref(), Some("single-user"));
     assert_eq!(
         names(&report),
         [
@@ -112,7 +112,7 @@ async fn alternating_users_are_rehearsed_without_a_trace(kind: Kind) {
     let f = standard_fixture(kind).await;
     let clone = format!("{}_clone", f.user);
     let report = check(&f.h, &f.arn).await;
-    assert_eq!(report.strategy, Some("alternating-users"));
+    assert_eq!(report.strategy.as_deref(), Some("alternating-users"));
     // Rotation is not enabled yet (no rotation ran): the one problem.
     assert_eq!(status(&report, "rotation-settings"), Status::Fail);
     assert_eq!(report.problems, 1, "{report:#?}");

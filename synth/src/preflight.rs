@@ -18,7 +18,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::model::Stack;
@@ -61,7 +60,7 @@ impl Target {
 
     /// The event that asks the function to check this database.
     pub fn event(&self) -> Vec<u8> {
-        json!({"Action": "preflight", "SecretId": self.secret_arn})
+        json!({"Action": rotation_contract::report::action::PREFLIGHT, "SecretId": self.secret_arn})
             .to_string()
             .into_bytes()
     }
@@ -74,51 +73,8 @@ impl Target {
     }
 }
 
-/// A check's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Warn,
-    Skip,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Warn => "warn",
-            Status::Skip => "skip",
-        }
-    }
-}
-
-/// One check of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Check {
-    pub check: String,
-    pub status: Status,
-    #[serde(default)]
-    pub detail: String,
-    #[serde(default)]
-    pub fix: Option<String>,
-}
-
-/// The function's answer to `{"Action": "preflight"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Report {
-    pub action: String,
-    pub secret_id: String,
-    pub engine: Option<String>,
-    pub strategy: Option<String>,
-    pub ok: bool,
-    pub problems: u32,
-    pub checks: Vec<Check>,
-}
+/// The function's report and its parts: the protocol shared with the function.
+pub use rotation_contract::report::{Check, PreflightReport as Report, Status};
 
 /// An invocation that gave no report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +116,9 @@ impl Outcome {
             return Outcome::Failed(error_payload(None, Some(&value), payload));
         }
         match serde_json::from_value::<Report>(value.clone()) {
-            Ok(report) if report.action == "preflight" => Outcome::Report { report, raw: value },
+            Ok(report) if report.action == rotation_contract::report::action::PREFLIGHT => {
+                Outcome::Report { report, raw: value }
+            }
             _ => Outcome::Failed(unexpected(payload)),
         }
     }
@@ -265,7 +223,7 @@ pub fn exit_code(outcomes: &[Outcome]) -> u8 {
     }
 }
 
-fn plural(n: u32, one: &str) -> String {
+fn plural(n: usize, one: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {

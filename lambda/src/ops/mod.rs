@@ -14,67 +14,8 @@ pub mod audit;
 pub mod preflight;
 pub mod recover;
 
-use serde::Serialize;
-
-/// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Warn,
-    /// Not run, because a check it needs failed first.
-    Skip,
-}
-
-/// One line of a report: what was checked, what was found, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Check {
-    pub check: &'static str,
-    pub status: Status,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-impl Check {
-    pub fn pass(check: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            check,
-            status: Status::Pass,
-            detail: detail.into(),
-            fix: None,
-        }
-    }
-
-    pub fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            check,
-            status: Status::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
-    }
-
-    pub fn warn(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            check,
-            status: Status::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
-    }
-
-    pub fn skip(check: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            check,
-            status: Status::Skip,
-            detail: detail.into(),
-            fix: None,
-        }
-    }
-}
+/// The reports' checks and statuses: the protocol shared with `synth preflight`.
+pub use rotation_contract::report::{Check, Status, check};
 
 /// Formats a date as RFC 3339 (UTC), as reports show it.
 pub(crate) fn rfc3339(date: &aws_smithy_types::DateTime) -> String {

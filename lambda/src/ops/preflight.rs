@@ -19,10 +19,9 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::net::{TcpStream, lookup_host};
 
-use super::{Check, Status, rfc3339};
+use super::{Check, Status, check, rfc3339};
 use crate::alternating::{self, partner_username};
 use crate::db::Connector;
 use crate::error::RotationError;
@@ -33,93 +32,75 @@ use crate::store::{
     unqualified_function_arn,
 };
 
-/// The answer to `{"Action": "preflight", "SecretId": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PreflightReport {
-    pub action: &'static str,
-    pub secret_id: String,
-    pub engine: Option<&'static str>,
-    pub strategy: Option<&'static str>,
-    /// True when no check failed (warnings allowed).
-    pub ok: bool,
-    /// How many checks failed.
-    pub problems: usize,
-    pub checks: Vec<Check>,
-}
+pub use rotation_contract::report::PreflightReport;
 
-impl PreflightReport {
-    /// Completes a report from the checks that ran: every check of `plan` that did not run is
-    /// a skip naming the failure that stopped it, and the checks are put in `plan`'s order.
-    fn finish(mut self, plan: &[&'static str]) -> Self {
-        let failed = |name: &str| {
-            self.checks
+/// Completes a report from the checks that ran: every check of `plan` that did not run is a
+/// skip naming the failure that stopped it, and the checks are put in `plan`'s order.
+fn finish(mut report: PreflightReport, plan: &[&'static str]) -> PreflightReport {
+    let failed = |name: &str| report.status(name) == Some(Status::Fail);
+    let mut skipped = Vec::new();
+    for (at, check) in plan.iter().enumerate() {
+        if report.status(check).is_none() {
+            // The failed check, before this one, that the ones after it need.
+            let why = match plan[..at]
                 .iter()
-                .any(|c| c.check == name && c.status == Status::Fail)
-        };
-        let mut skipped = Vec::new();
-        for (at, check) in plan.iter().enumerate() {
-            if !self.checks.iter().any(|c| c.check == *check) {
-                // The failed check, before this one, that the ones after it need.
-                let why = match plan[..at]
-                    .iter()
-                    .rev()
-                    .find(|p| GATES.contains(p) && failed(p))
-                {
-                    Some(gate) => format!("not checked: `{gate}` failed"),
-                    None => "not checked".to_owned(),
-                };
-                skipped.push(Check::skip(check, why));
-            }
+                .rev()
+                .find(|p| GATES.contains(p) && failed(p))
+            {
+                Some(gate) => format!("not checked: `{gate}` failed"),
+                None => "not checked".to_owned(),
+            };
+            skipped.push(Check::skip(check, why));
         }
-        self.checks.extend(skipped);
-        let position = |name: &str| plan.iter().position(|p| *p == name).unwrap_or(plan.len());
-        self.checks.sort_by_key(|c| position(c.check));
-        self.problems = self
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Fail)
-            .count();
-        self.ok = self.problems == 0;
-        self
     }
+    report.checks.extend(skipped);
+    let position = |name: &str| plan.iter().position(|p| *p == name).unwrap_or(plan.len());
+    report.checks.sort_by_key(|c| position(&c.check));
+    report.problems = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .count();
+    report.ok = report.problems == 0;
+    report
 }
 
 /// Every check, in the order a rotation needs them: those of both strategies, then each
 /// strategy's own.
 const COMMON_CHECKS: [&str; 6] = [
-    "rotation-settings",
-    "pending-version",
-    "secret-value",
-    "dns",
-    "tcp",
-    "login",
+    check::ROTATION_SETTINGS,
+    check::PENDING_VERSION,
+    check::SECRET_VALUE,
+    check::DNS,
+    check::TCP,
+    check::LOGIN,
 ];
-const SINGLE_USER_CHECKS: [&str; 1] = ["own-password"];
+const SINGLE_USER_CHECKS: [&str; 1] = [check::OWN_PASSWORD];
 /// The checks whose failure stops the ones after them (no login without TCP, no master
 /// privileges without the master's login).
 const GATES: [&str; 7] = [
-    "secret-value",
-    "dns",
-    "tcp",
-    "login",
-    "master-secret",
-    "master-login",
-    "master-privileges",
+    check::SECRET_VALUE,
+    check::DNS,
+    check::TCP,
+    check::LOGIN,
+    check::MASTER_SECRET,
+    check::MASTER_LOGIN,
+    check::MASTER_PRIVILEGES,
 ];
 const ALTERNATING_CHECKS: [&str; 5] = [
-    "master-secret",
-    "master-login",
-    "master-privileges",
-    "partner-name",
-    "partner-objects",
+    check::MASTER_SECRET,
+    check::MASTER_LOGIN,
+    check::MASTER_PRIVILEGES,
+    check::PARTNER_NAME,
+    check::PARTNER_OBJECTS,
 ];
 
 /// The name a report gives a strategy.
 pub fn strategy_name(strategy: &Strategy) -> &'static str {
+    use rotation_contract::settings::Strategy as Named;
     match strategy {
-        Strategy::SingleUser => "single-user",
-        Strategy::AlternatingUsers { .. } => "alternating-users",
+        Strategy::SingleUser => Named::SingleUser.name(),
+        Strategy::AlternatingUsers { .. } => Named::AlternatingUsers.name(),
     }
 }
 
@@ -136,23 +117,15 @@ where
     C: Connector,
     A: SecretAdmin + SecretStore,
 {
-    let mut report = PreflightReport {
-        action: "preflight",
-        secret_id: secret.to_owned(),
-        engine: None,
-        strategy: None,
-        ok: false,
-        problems: 0,
-        checks: Vec::new(),
-    };
+    let mut report = PreflightReport::new(secret);
     run(rotator, admin, function_arn, secret, &mut report).await;
-    let own: &[&str] = match report.strategy {
+    let own: &[&str] = match report.strategy.as_deref() {
         Some("single-user") => &SINGLE_USER_CHECKS,
         Some(_) => &ALTERNATING_CHECKS,
         None => &[],
     };
     let plan: Vec<&'static str> = COMMON_CHECKS.iter().chain(own).copied().collect();
-    report.finish(&plan)
+    finish(report, &plan)
 }
 
 async fn run<S, C, A>(
@@ -181,7 +154,7 @@ async fn run<S, C, A>(
                 }
                 Err(error) => {
                     checks.push(Check::fail(
-                        "rotation-settings",
+                        check::ROTATION_SETTINGS,
                         error.to_string(),
                         "Run the preflight of a secret the stack configures for this function, \
                          through the function that rotates it.",
@@ -192,7 +165,7 @@ async fn run<S, C, A>(
         }
         Err(error) => {
             checks.push(Check::fail(
-                "rotation-settings",
+                check::ROTATION_SETTINGS,
                 format!("DescribeSecret failed: {error}"),
                 "Check the secret's ARN, and that the function's role may describe it.",
             ));
@@ -214,7 +187,7 @@ async fn run<S, C, A>(
         Ok(found) => found,
         Err(error) => {
             checks.push(Check::fail(
-                "secret-value",
+                check::SECRET_VALUE,
                 error.to_string(),
                 "Store the credential in the secret's AWSCURRENT value in the RDS JSON format \
                  (engine, host, port, username, password; masterarn for alternating users).",
@@ -223,11 +196,11 @@ async fn run<S, C, A>(
         }
     };
     let (_, login, strategy) = current_value;
-    report.engine = Some(login.engine.name());
-    report.strategy = Some(strategy_name(&strategy));
+    report.engine = Some(login.engine.name().to_owned());
+    report.strategy = Some(strategy_name(&strategy).to_owned());
     let checks = &mut report.checks;
     checks.push(Check::pass(
-        "secret-value",
+        check::SECRET_VALUE,
         format!(
             "user `{}` at {}:{} ({}), {}, {}",
             login.username,
@@ -256,7 +229,7 @@ async fn run<S, C, A>(
         Ok(Some(session)) => {
             checks.push(match login.tls {
                 Tls::VerifyFull => Check::pass(
-                    "login",
+                    check::LOGIN,
                     format!(
                         "AWSCURRENT logs in as `{}`; the server's certificate chains to the CA \
                          bundle and names `{}`",
@@ -264,7 +237,7 @@ async fn run<S, C, A>(
                     ),
                 ),
                 Tls::Disabled => Check::warn(
-                    "login",
+                    check::LOGIN,
                     format!(
                         "AWSCURRENT logs in as `{}` in plaintext (the secret's `ssl: false` or \
                          DB_TLS=disabled)",
@@ -278,7 +251,7 @@ async fn run<S, C, A>(
         }
         Ok(None) => {
             checks.push(Check::fail(
-                "login",
+                check::LOGIN,
                 format!(
                     "the server refused AWSCURRENT's password for `{}`",
                     login.username
@@ -290,7 +263,11 @@ async fn run<S, C, A>(
             return;
         }
         Err(error) => {
-            checks.push(Check::fail("login", error.to_string(), login_fix(&error)));
+            checks.push(Check::fail(
+                check::LOGIN,
+                error.to_string(),
+                login_fix(&error),
+            ));
             return;
         }
     };
@@ -302,11 +279,11 @@ async fn run<S, C, A>(
             session.close().await;
             checks.push(match result {
                 Ok(()) => Check::pass(
-                    "own-password",
+                    check::OWN_PASSWORD,
                     format!("`{}` may change its own password", login.username),
                 ),
                 Err(error) => Check::fail(
-                    "own-password",
+                    check::OWN_PASSWORD,
                     error.to_string(),
                     "Let the user change its own password (on RDS PostgreSQL with \
                      rds.restrict_password_commands, grant it rds_password), or rotate it with \
@@ -333,7 +310,7 @@ async fn dns(
             let addresses: Vec<_> = addresses.collect();
             if addresses.is_empty() {
                 checks.push(Check::fail(
-                    "dns",
+                    check::DNS,
                     format!("`{}` resolves to no address", login.host),
                     DNS_FIX,
                 ));
@@ -341,14 +318,14 @@ async fn dns(
             }
             let shown: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
             checks.push(Check::pass(
-                "dns",
+                check::DNS,
                 format!("`{}` resolves to {}", login.host, shown.join(", ")),
             ));
             Some(addresses)
         }
         Ok(Err(error)) => {
             checks.push(Check::fail(
-                "dns",
+                check::DNS,
                 format!("`{}` does not resolve: {error}", login.host),
                 DNS_FIX,
             ));
@@ -356,7 +333,7 @@ async fn dns(
         }
         Err(_) => {
             checks.push(Check::fail(
-                "dns",
+                check::DNS,
                 format!(
                     "no DNS answer for `{}` within {} s",
                     login.host,
@@ -384,7 +361,7 @@ async fn tcp(
         match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
             Ok(Ok(_stream)) => {
                 checks.push(Check::pass(
-                    "tcp",
+                    check::TCP,
                     format!("connected to {address} ({}:{})", login.host, login.port),
                 ));
                 return true;
@@ -397,7 +374,7 @@ async fn tcp(
         }
     }
     checks.push(Check::fail(
-        "tcp",
+        check::TCP,
         format!(
             "cannot connect to port {}: {}",
             login.port,
@@ -437,7 +414,7 @@ fn rotation_settings(details: &SecretDetails, function_arn: Option<&str>) -> Che
     let this = function_arn.map(unqualified_function_arn);
     match (details.rotation_enabled, configured, this) {
         (Some(false) | None, _, _) => Check::fail(
-            "rotation-settings",
+            check::ROTATION_SETTINGS,
             "rotation is not enabled on the secret",
             "Deploy the stack's rotation schedule for this secret, or run `aws secretsmanager \
              rotate-secret` with this function's ARN and a schedule.",
@@ -446,14 +423,14 @@ fn rotation_settings(details: &SecretDetails, function_arn: Option<&str>) -> Che
             if unqualified_function_arn(configured) != this =>
         {
             Check::fail(
-                "rotation-settings",
+                check::ROTATION_SETTINGS,
                 format!("the secret is rotated by another function, `{configured}`"),
                 "Point the secret's rotation at this function (the stack's rotation schedule \
                  does), or run the preflight of the function that rotates it.",
             )
         }
         (Some(true), configured, _) => Check::pass(
-            "rotation-settings",
+            check::ROTATION_SETTINGS,
             match (configured, &details.next_rotation) {
                 (Some(arn), Some(next)) => format!(
                     "rotation is enabled with `{arn}`; next rotation {}",
@@ -493,7 +470,7 @@ async fn pending_version<A: SecretAdmin>(
                 .map(|d| format!(", created {}", rfc3339(&d)))
                 .unwrap_or_default();
             Check::fail(
-                "pending-version",
+                check::PENDING_VERSION,
                 format!(
                     "version {pending} is AWSPENDING{created}: a rotation started and did not \
                      finish, and Secrets Manager will not start another until it does"
@@ -503,7 +480,7 @@ async fn pending_version<A: SecretAdmin>(
                  \"Apply\": true.",
             )
         }
-        _ => Check::pass("pending-version", "no rotation is half done"),
+        _ => Check::pass(check::PENDING_VERSION, "no rotation is half done"),
     }
 }
 
@@ -519,9 +496,12 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         .engine
         .username_fits(&partner, rotator.config.mysql_max_user_length)
     {
-        Ok(()) => Check::pass("partner-name", format!("the alternate user is `{partner}`")),
+        Ok(()) => Check::pass(
+            check::PARTNER_NAME,
+            format!("the alternate user is `{partner}`"),
+        ),
         Err((length, limit)) => Check::fail(
-            "partner-name",
+            check::PARTNER_NAME,
             format!(
                 "the alternate user `{partner}` is {length} characters; {} allows {limit}",
                 login.engine.name()
@@ -542,7 +522,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     {
         Ok(master) => {
             checks.push(Check::pass(
-                "master-secret",
+                check::MASTER_SECRET,
                 format!(
                     "`{master_arn}` names `{}` at {}:{}",
                     master.username, master.host, master.port
@@ -552,7 +532,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         }
         Err(error) => {
             checks.push(Check::fail(
-                "master-secret",
+                check::MASTER_SECRET,
                 error.to_string(),
                 "Point `masterarn` at the secret of the database's master user: one with its \
                  own host (the same database), or the secret RDS manages for it.",
@@ -583,7 +563,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         Ok(host) => host,
         Err(error) => {
             checks.push(Check::fail(
-                "master-secret",
+                check::MASTER_SECRET,
                 format!(
                     "AWSCURRENT must log in where the master acts ({}:{}): {error}",
                     proof.host, proof.port
@@ -598,14 +578,14 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     let mut session = match rotator.connector.login(&master).await {
         Ok(Some(session)) => {
             checks.push(Check::pass(
-                "master-login",
+                check::MASTER_LOGIN,
                 format!("the master secret logs in as `{}`", master.username),
             ));
             session
         }
         Ok(None) => {
             checks.push(Check::fail(
-                "master-login",
+                check::MASTER_LOGIN,
                 format!(
                     "the server refused the master secret's password for `{}`",
                     master.username
@@ -616,7 +596,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         }
         Err(error) => {
             checks.push(Check::fail(
-                "master-login",
+                check::MASTER_LOGIN,
                 error.to_string(),
                 login_fix(&error),
             ));
@@ -631,7 +611,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     match rehearsal {
         Ok(()) => {
             checks.push(Check::pass(
-                "master-privileges",
+                check::MASTER_PRIVILEGES,
                 format!(
                     "`{}` may create `{partner}` and give it `{}`'s privileges (rehearsed, \
                      nothing changed)",
@@ -639,17 +619,17 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 ),
             ));
             checks.push(Check::pass(
-                "partner-objects",
+                check::PARTNER_OBJECTS,
                 format!("`{partner}` holds nothing the pair does not share"),
             ));
         }
         Err(RotationError::UnsafePartner { user, problem }) => {
             checks.push(Check::pass(
-                "master-privileges",
+                check::MASTER_PRIVILEGES,
                 "the master user got as far as the partner's checks".to_string(),
             ));
             checks.push(Check::fail(
-                "partner-objects",
+                check::PARTNER_OBJECTS,
                 format!("`{user}` is not a safe partner: {problem}"),
                 "Remove what the alternate user holds beyond the user (or drop it if nothing \
                  uses it), or rename the user; the rotation refuses to change it.",
@@ -657,7 +637,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         }
         Err(error) => {
             checks.push(Check::fail(
-                "master-privileges",
+                check::MASTER_PRIVILEGES,
                 error.to_string(),
                 match login.engine.family() {
                     crate::secret::EngineFamily::Postgres => {

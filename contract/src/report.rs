@@ -1,0 +1,161 @@
+//! The operator protocol: the events a person sends the function besides Secrets Manager's
+//! steps, and the reports it answers with.
+//!
+//! The function writes these reports and `synth preflight` reads them; both once declared their
+//! own copy, and a field renamed on one side would have made every preflight an "unexpected
+//! answer". Here is the one copy: the report types (serialized in PascalCase, as Lambda's own
+//! answers are), the statuses, every check name, and the actions.
+
+use serde::{Deserialize, Serialize};
+
+/// The `Action` of each operator event.
+pub mod action {
+    pub const PREFLIGHT: &str = "preflight";
+    pub const RECOVER: &str = "recover";
+    pub const AUDIT: &str = "audit";
+}
+
+/// The name of every preflight check, in the order a rotation needs them.
+pub mod check {
+    pub const ROTATION_SETTINGS: &str = "rotation-settings";
+    pub const PENDING_VERSION: &str = "pending-version";
+    pub const SECRET_VALUE: &str = "secret-value";
+    pub const DNS: &str = "dns";
+    pub const TCP: &str = "tcp";
+    pub const LOGIN: &str = "login";
+    pub const OWN_PASSWORD: &str = "own-password";
+    pub const MASTER_SECRET: &str = "master-secret";
+    pub const MASTER_LOGIN: &str = "master-login";
+    pub const MASTER_PRIVILEGES: &str = "master-privileges";
+    pub const PARTNER_NAME: &str = "partner-name";
+    pub const PARTNER_OBJECTS: &str = "partner-objects";
+}
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Warn,
+    /// Not run, because a check it needs failed first.
+    Skip,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+/// One line of a report: what was checked, what was found, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Check {
+    pub check: String,
+    pub status: Status,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(check: &str, status: Status, detail: String, fix: Option<String>) -> Self {
+        Self {
+            check: check.to_owned(),
+            status,
+            detail,
+            fix,
+        }
+    }
+
+    pub fn pass(check: &str, detail: impl Into<String>) -> Self {
+        Self::new(check, Status::Pass, detail.into(), None)
+    }
+
+    pub fn fail(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::new(check, Status::Fail, detail.into(), Some(fix.into()))
+    }
+
+    pub fn warn(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::new(check, Status::Warn, detail.into(), Some(fix.into()))
+    }
+
+    pub fn skip(check: &str, detail: impl Into<String>) -> Self {
+        Self::new(check, Status::Skip, detail.into(), None)
+    }
+}
+
+/// The answer to `{"Action": "preflight", "SecretId": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreflightReport {
+    /// Always [`action::PREFLIGHT`].
+    pub action: String,
+    pub secret_id: String,
+    /// The engine AWSCURRENT names, once it parsed.
+    pub engine: Option<String>,
+    /// The strategy the secret rotates with (`single-user`, `alternating-users`), once known.
+    pub strategy: Option<String>,
+    /// True when no check failed (warnings allowed).
+    pub ok: bool,
+    /// How many checks failed.
+    pub problems: usize,
+    pub checks: Vec<Check>,
+}
+
+impl PreflightReport {
+    /// A report of no checks yet.
+    pub fn new(secret_id: &str) -> Self {
+        Self {
+            action: action::PREFLIGHT.to_owned(),
+            secret_id: secret_id.to_owned(),
+            engine: None,
+            strategy: None,
+            ok: false,
+            problems: 0,
+            checks: Vec::new(),
+        }
+    }
+
+    /// The status of the check `name`, if it is in the report.
+    pub fn status(&self, name: &str) -> Option<Status> {
+        self.checks
+            .iter()
+            .find(|c| c.check == name)
+            .map(|c| c.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_round_trips_in_the_shape_lambda_answers() {
+        let mut report = PreflightReport::new("arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf");
+        report.engine = Some("postgres".into());
+        report.strategy = Some("single-user".into());
+        report.checks = vec![
+            Check::pass(check::LOGIN, "AWSCURRENT logs in"),
+            Check::fail(check::OWN_PASSWORD, "refused", "grant it"),
+            Check::skip(check::TCP, "not checked"),
+        ];
+        report.problems = 1;
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["Action"], "preflight");
+        assert_eq!(json["Checks"][1]["Status"], "fail");
+        assert_eq!(json["Checks"][1]["Fix"], "grant it");
+        assert!(json["Checks"][0].get("Fix").is_none(), "no fix: no field");
+        let back: PreflightReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.status(check::OWN_PASSWORD), Some(Status::Fail));
+        assert_eq!(back.status("nothing"), None);
+    }
+}
