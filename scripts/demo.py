@@ -247,6 +247,7 @@ class Scenario:
     name: str = ""
     secret_name: str = ""
     arn: str = ""
+    master_arn: str = ""
     table: str | None = None
     ok: bool = False
     steps: list = field(default_factory=list)
@@ -259,6 +260,7 @@ class Scenario:
 class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
         self.fn = Function(args.invoke_url, args.timeout)
+        self.settings = args.settings
         self.sm = secrets_manager()
         ca = env("ROTATION_TEST_CA")
         postgres = Engine("postgres", "PostgreSQL", int(env("ROTATION_TEST_PG_PORT")),
@@ -411,6 +413,7 @@ class Demo:
             made += f" (SELECT, INSERT on {s.table}), master user {master}"
             master_arn = self.create_secret(f"{s.secret_name}-master", e.secret(master, master_password))
             value["masterarn"] = master_arn
+            s.master_arn = master_arn
         s.arn = self.create_secret(s.secret_name, value)
 
         out.ok(f"{e.label}: {made}; random passwords")
@@ -418,6 +421,22 @@ class Demo:
         if "masterarn" in shown:
             shown["masterarn"] = f"{ELLIPSIS}:secret:{s.secret_name}-master-{ELLIPSIS}"
         out.ok(f"secret {s.secret_name}: {json.dumps(shown, ensure_ascii=False)}")
+
+    def write_settings(self) -> None:
+        """The stack's word on each secret, as synth writes it into the settings layer: which
+        secrets the function rotates, with which strategy and master. Written before the first
+        invocation, which starts the function and makes it read the file."""
+        secrets_ = {}
+        for s in self.scenarios:
+            if not s.arn:
+                continue
+            entry = {"strategy": s.strategy}
+            if s.master_arn:
+                entry["master_secret_arn"] = s.master_arn
+            secrets_[s.arn] = entry
+        with open(self.settings, "w", encoding="utf-8") as f:
+            json.dump({"format": 1, "secrets": secrets_}, f, indent=1)
+        out.ok(f"the stack's settings: {len(secrets_)} secret(s), each with its strategy and master")
 
     # ------------------------------------------------------------ the rotation
 
@@ -567,6 +586,7 @@ class Demo:
                 except Exception as error:  # noqa: BLE001 - reported, the demo goes on
                     self.fail(f"{s.title}: setup failed", error)
                     s.arn = ""
+            self.write_settings()
             total = sum(1 for s in self.scenarios if s.arn)
             for i, s in enumerate([s for s in self.scenarios if s.arn], 1):
                 try:
@@ -627,6 +647,8 @@ def main() -> int:
     parser.add_argument("--invoke-url", required=True, help="the emulator's invoke URL for the function")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds one invocation may take (the first one starts the function)")
+    parser.add_argument("--settings", required=True,
+                        help="where to write the stack's settings file the function reads")
     parser.add_argument("--quick", action="store_true",
                         help="two rotations (PostgreSQL single user, MariaDB alternating users) "
                              "instead of both strategies on both engines")

@@ -160,14 +160,15 @@ fi
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 stage "starting the Lambda emulator (cargo lambda watch) on 127.0.0.1:$PORT"
 t="$(now_ms)"
-# The function's configuration, as the stack would set it; the strategy follows each secret
-# (`masterarn` present or not).
+# The function's configuration, as the stack would set it. The settings file (which secrets,
+# which strategy, which master) is written by demo.py once the secrets exist, before the first
+# invocation starts the function: the stack puts it in the settings layer.
 cat >"$WORK/function.env" <<EOF
 SECRETS_MANAGER_ENDPOINT=$ROTATION_TEST_SM_ENDPOINT
 DB_CA_BUNDLE=$ROTATION_TEST_CA
 DB_TLS=verify-full
 ROTATION_STRATEGY=auto
-ROTATION_SETTINGS=from-secrets
+ROTATION_SETTINGS=$WORK/settings.json
 PASSWORD_LENGTH=32
 AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
@@ -195,7 +196,8 @@ done
 ok "emulator listening ($(secs_since "$t")); the function starts on the first invocation"
 
 # ---------------------------------------------------------------- 4. the demo itself
-DEMO_ARGS=(--invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations")
+DEMO_ARGS=(--invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations"
+           --settings "$WORK/settings.json")
 case "${DEMO_QUICK:-0}" in 0 | "" | false | no) ;; *) DEMO_ARGS+=(--quick) ;; esac
 set +e
 PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" scripts/demo.py "${DEMO_ARGS[@]}"
