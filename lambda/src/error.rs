@@ -128,6 +128,8 @@ pub enum RotationError {
     SecretsManager {
         op: &'static str,
         secret: String,
+        /// The service's error code (`ResourceExistsException`...), when it answered.
+        code: Option<String>,
         detail: String,
         /// What to check, as a sentence (empty when there is nothing to add).
         hint: &'static str,
@@ -259,6 +261,13 @@ fn sentence(hint: &str) -> String {
 }
 
 impl RotationError {
+    /// Whether Secrets Manager refused to put a value in a version that already holds another
+    /// (ResourceExistsException): a retried or concurrent createSecret got there first.
+    pub fn is_version_taken(&self) -> bool {
+        matches!(self, Self::SecretsManager { op: "PutSecretValue", code: Some(code), .. }
+            if code == "ResourceExistsException")
+    }
+
     /// The stable name of the failure, used as the Lambda `errorType`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -284,6 +284,7 @@ impl SmFailure {
         RotationError::SecretsManager {
             op: op.name(),
             secret: secret.to_owned(),
+            code: self.code().map(str::to_owned),
             detail,
             hint,
             source: None,

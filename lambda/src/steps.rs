@@ -193,15 +193,10 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         admitted: Admitted<'_>,
     ) -> Result<(), RotationError> {
         let secret = &event.secret_id;
-        if self
-            .store
-            .get(secret, Staged::Version(&event.token, AWSPENDING))
-            .await?
-            .is_some()
-        {
-            info!("AWSPENDING value already stored for this version; nothing to do");
-            return Ok(());
-        }
+        // The value is written first and read back only when the version already holds one:
+        // Secrets Manager never changes a version's value (ResourceExistsException), so a
+        // retried or concurrent createSecret that got there first keeps its value, and the
+        // happy path saves the read.
         let current = self.required(secret, Staged::Stage(AWSCURRENT)).await?;
         let login = self.login_of(secret, AWSCURRENT, &current)?;
         let strategy = self.strategy(secret, admitted, &current)?;
@@ -226,20 +221,34 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                     .with_field("username", &other)
             }
         };
-        self.store
+        match self
+            .store
             .put_pending(
                 secret,
                 &event.token,
                 &pending,
                 event.rotation_token.as_deref(),
             )
-            .await?;
-        info!(
-            user = pending.str_field("username").unwrap_or_default(),
-            strategy = ?strategy,
-            "stored a new AWSPENDING value"
-        );
-        Ok(())
+            .await
+        {
+            Ok(()) => {
+                info!(
+                    user = pending.str_field("username").unwrap_or_default(),
+                    strategy = ?strategy,
+                    "stored a new AWSPENDING value"
+                );
+                Ok(())
+            }
+            Err(error) if error.is_version_taken() => {
+                // Read back, so a warm instance holds the value that stands, not the one it
+                // generated.
+                self.required(secret, Staged::Version(&event.token, AWSPENDING))
+                    .await?;
+                info!("AWSPENDING value already stored for this version; it stands");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn set_secret(

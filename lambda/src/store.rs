@@ -269,6 +269,7 @@ where
     RotationError::SecretsManager {
         op,
         secret: secret.to_owned(),
+        code: error.code().map(str::to_owned),
         detail,
         hint,
         source: Some(Box::new(error)),

@@ -2,9 +2,9 @@
 //! the in-memory store (the real step code, the real cache).
 //!
 //! Warm, the four steps run in one instance and the cache answers every read of a version it
-//! has seen: 8 calls for single user. Cold, each step in a new instance: 12 (the 11 the protocol
-//! always took, and finishSecret's read of the pending value, which it refuses to promote
-//! without one).
+//! has seen: 7 calls for single user (createSecret writes its value first, and reads the
+//! version only when it already holds one). Cold, each step in a new instance: 11, with
+//! finishSecret's read of the pending value, which it refuses to promote without one.
 
 use rotation::cache::CachingStore;
 use rotation::fakes::{MemoryConnector, MemoryDatabase, MemoryStore, StoreOp};
@@ -92,11 +92,11 @@ async fn current_logs_in(store: &MemoryStore, db: &MemoryConnector) -> bool {
 }
 
 #[tokio::test]
-async fn a_warm_single_user_rotation_takes_8_calls_and_a_cold_one_12() {
+async fn a_warm_single_user_rotation_takes_7_calls_and_a_cold_one_11() {
     let (store, db) = world(false);
-    assert_eq!(rotate(&store, &db, true, "token-1").await, 8);
+    assert_eq!(rotate(&store, &db, true, "token-1").await, 7);
     assert!(current_logs_in(&store, &db).await);
-    // Warm: the four guards, the AWSCURRENT read, the pending check, the put, the promote.
+    // Warm: the four guards, the AWSCURRENT read, the put, the promote.
     let (store, db) = world(false);
     store.start_rotation(SECRET, "token-w").unwrap();
     store.reset_calls();
@@ -105,14 +105,14 @@ async fn a_warm_single_user_rotation_takes_8_calls_and_a_cold_one_12() {
         instance.handle(&event(step, "token-w")).await.unwrap();
     }
     assert_eq!(store.calls_of(StoreOp::DescribeSecret), 4);
-    assert_eq!(store.calls_of(StoreOp::GetSecretValue), 2);
+    assert_eq!(store.calls_of(StoreOp::GetSecretValue), 1);
     assert_eq!(store.calls_of(StoreOp::PutSecretValue), 1);
     assert_eq!(store.calls_of(StoreOp::UpdateSecretVersionStage), 1);
 
     // Cold: each step reads what it needs; finishSecret reads the pending value too (a
     // version without one is never promoted).
     let (store, db) = world(false);
-    assert_eq!(rotate(&store, &db, false, "token-1").await, 12);
+    assert_eq!(rotate(&store, &db, false, "token-1").await, 11);
     assert!(current_logs_in(&store, &db).await);
 }
 
@@ -121,7 +121,7 @@ async fn a_warm_instance_keeps_its_savings_over_many_rotations() {
     let (store, db) = world(false);
     for n in 0..5 {
         let token = format!("token-{n}");
-        assert_eq!(rotate(&store, &db, true, &token).await, 8, "rotation {n}");
+        assert_eq!(rotate(&store, &db, true, &token).await, 7, "rotation {n}");
         assert!(current_logs_in(&store, &db).await, "rotation {n}");
     }
 }
@@ -129,15 +129,16 @@ async fn a_warm_instance_keeps_its_savings_over_many_rotations() {
 #[tokio::test]
 async fn alternating_users_read_the_master_once_more() {
     let (store, db) = world(true);
-    assert_eq!(rotate(&store, &db, true, "token-1").await, 9);
+    assert_eq!(rotate(&store, &db, true, "token-1").await, 8);
     assert!(current_logs_in(&store, &db).await);
     let (store, db) = world(true);
-    assert_eq!(rotate(&store, &db, false, "token-1").await, 13);
+    assert_eq!(rotate(&store, &db, false, "token-1").await, 12);
     assert!(current_logs_in(&store, &db).await);
 }
 
 /// The metric line of each step names the secret and its strategy from what the step already
-/// read (or, with a stack, from its settings): a warm rotation still makes 8 calls. A cold
+/// read (or, with a stack, from its settings): a warm rotation still makes 8 calls with the
+/// master's read. A cold
 /// finishSecret reads the pending value it promotes, so it knows the strategy too.
 #[tokio::test]
 async fn step_metrics_cost_no_call() {
@@ -152,7 +153,7 @@ async fn step_metrics_cost_no_call() {
         assert_eq!(outcome.strategy, "alternating-users", "{step:?}");
     }
     // The master secret's read is the one call alternating users add.
-    assert_eq!(store.calls().len(), 9);
+    assert_eq!(store.calls().len(), 8);
     store.complete_rotation(SECRET, "t1").unwrap();
 
     store.start_rotation(SECRET, "t2").unwrap();

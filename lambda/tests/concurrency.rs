@@ -60,8 +60,13 @@ type Instance = Rotator<CachingStore<AwsSecretStore>, Drivers>;
 
 fn warm_instance() -> Instance {
     let ca = env().ca.display().to_string();
-    let config = Config::from_lookup(|name| (name == "DB_CA_BUNDLE").then(|| ca.clone()))
-        .expect("test configuration");
+    let config = Config::from_lookup(|name| {
+        (name == "DB_CA_BUNDLE")
+            .then(|| ca.clone())
+            // Without a stack: the strategy and master from each secret's value.
+            .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
+    })
+    .expect("test configuration");
     Rotator::new(
         CachingStore::new(AwsSecretStore::from_client(sm_client())),
         Drivers::from_config(&config),

@@ -60,10 +60,10 @@ async fn full_rotation(kind: Kind) {
         h.logins()
     );
     // And makes only the Secrets Manager calls the protocol needs:
-    // create 4 (describe, pending?, current, put), set 3, test 2, finish 3 (describe, the
-    // pending value it will not promote without, the move).
+    // create 3 (describe, current, put), set 3, test 2, finish 3 (describe, the pending value
+    // it will not promote without, the move).
     let calls = h.calls();
-    assert_eq!(calls.len(), 12, "{calls:?}");
+    assert_eq!(calls.len(), 11, "{calls:?}");
     assert_eq!(calls.iter().filter(|c| **c == "DescribeSecret").count(), 4);
 }
 

@@ -421,7 +421,7 @@ async fn create_secret_stores_a_new_password_for_the_same_user() {
         w.store.call_counts(),
         counts(&[
             ("DescribeSecret", 1),
-            ("GetSecretValue", 2),
+            ("GetSecretValue", 1),
             ("PutSecretValue", 1)
         ])
     );
@@ -488,19 +488,19 @@ async fn finish_secret_moves_awscurrent_and_the_old_version_becomes_awsprevious(
 }
 
 #[tokio::test]
-async fn a_single_user_rotation_costs_twelve_secrets_manager_calls_and_two_logins() {
+async fn a_single_user_rotation_costs_eleven_secrets_manager_calls_and_two_logins() {
     let mut w = World::single(Kind::Postgres);
     w.rotate().await;
     assert_eq!(
         w.store.call_counts(),
         counts(&[
             ("DescribeSecret", 4),
-            ("GetSecretValue", 6),
+            ("GetSecretValue", 5),
             ("PutSecretValue", 1),
             ("UpdateSecretVersionStage", 1),
         ])
     );
-    assert_eq!(w.store.calls().len(), 12);
+    assert_eq!(w.store.calls().len(), 11);
     assert_eq!(
         w.login_users(),
         logins(&[("app", Accepted), ("app", Accepted)])
@@ -541,8 +541,9 @@ async fn every_single_user_step_run_twice_is_harmless() {
     }
     w.store.complete_rotation(SECRET, &token).unwrap();
     assert!(w.stage_logs_in("AWSCURRENT"));
-    // The second createSecret stored nothing, the second setSecret found AWSPENDING already set.
-    assert_eq!(w.store.calls_of(StoreOp::PutSecretValue), 1);
+    // The second createSecret's put was refused (the version keeps its first value, checked
+    // above), the second setSecret found AWSPENDING already set.
+    assert_eq!(w.store.calls_of(StoreOp::PutSecretValue), 2);
     assert_eq!(w.db.password_changes().len(), 1);
 }
 
@@ -591,14 +592,14 @@ async fn set_secret_has_the_master_give_the_partner_the_pending_password() {
 }
 
 #[tokio::test]
-async fn an_alternating_rotation_costs_thirteen_secrets_manager_calls_and_three_logins() {
+async fn an_alternating_rotation_costs_twelve_secrets_manager_calls_and_three_logins() {
     let mut w = World::alternating(Kind::Postgres);
     w.rotate().await;
     assert_eq!(
         w.store.call_counts(),
         counts(&[
             ("DescribeSecret", 4),
-            ("GetSecretValue", 7),
+            ("GetSecretValue", 6),
             ("PutSecretValue", 1),
             ("UpdateSecretVersionStage", 1),
         ])
@@ -1198,7 +1199,7 @@ impl Gate for RacingCreate {
 }
 
 #[tokio::test]
-async fn two_create_secrets_racing_the_loser_gets_resource_exists_and_a_retry_converges() {
+async fn two_create_secrets_racing_the_loser_keeps_the_winners_value() {
     let mut w = World::single(Kind::Postgres);
     let token = w.start();
     let other = Arc::new(Rotator::new(w.store.clone(), w.db.clone(), config(&[])));
@@ -1207,21 +1208,12 @@ async fn two_create_secrets_racing_the_loser_gets_resource_exists_and_a_retry_co
         event: w.event(&token, Step::Create),
         armed: AtomicBool::new(true),
     })));
-    let error = expect_error(
-        &w,
-        w.step(&token, Step::Create).await,
-        "SecretsManagerError",
-    );
-    assert!(
-        error.to_string().contains("ResourceExistsException"),
-        "{error}"
-    );
-    assert!(
-        error.to_string().contains("start a new rotation"),
-        "{error}"
-    );
+    // The loser's put is refused (ResourceExistsException); it reads the winner's value back
+    // and succeeds.
+    w.step(&token, Step::Create).await.unwrap();
+    assert_eq!(w.store.calls_of(StoreOp::PutSecretValue), 2);
     let winner = w.pending(&token);
-    // Secrets Manager retries the step: the winner's value stays.
+    // The other steps (and any retry) go on with the winner's value.
     for step in STEPS {
         w.step(&token, step).await.unwrap();
     }
@@ -1639,8 +1631,8 @@ async fn a_rotation_interrupted_at_any_call_converges() {
             }
         }
     }
-    // 12 + 13 store calls and 4 + 6 database calls, each before and after.
-    assert_eq!(points, 2 * (12 + 13 + 4 + 6));
+    // 11 + 12 store calls and 4 + 6 database calls, each before and after.
+    assert_eq!(points, 2 * (11 + 12 + 4 + 6));
 }
 
 // ---------------------------------------------------------------------------------------------
