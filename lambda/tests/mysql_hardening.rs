@@ -249,6 +249,11 @@ async fn mariadb_clone_copies_every_tls_requirement_exactly() {
             .await
             .expect("master login")
             .expect("master password accepted");
+        // An existing partner is changed only once it is the function's.
+        session
+            .adopt_partner(&user, Some("%"), &clone)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
         session
             .clone_user(
                 &user,

@@ -261,7 +261,7 @@ pub fn redacted(line: &str) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
+pub(super) enum Tok {
     /// An unquoted word (keyword, privilege, number), upper-cased.
     Word(String),
     /// A backtick-quoted identifier: decoded, and as written.
@@ -271,7 +271,7 @@ enum Tok {
     Punct(char),
 }
 
-fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
+pub(super) fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
     let mut tokens = Vec::new();
     let chars: Vec<char> = line.chars().collect();
     let mut i = 0;
