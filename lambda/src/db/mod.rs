@@ -94,6 +94,12 @@ pub trait Session: Send {
         })
     }
 
+    /// Server settings a rotation works around, each with what it means, for preflight to
+    /// report (MariaDB's `old_passwords`, for one). Read-only.
+    async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
+        Ok(Vec::new())
+    }
+
     /// Runs a query, proving the session can do work.
     async fn verify(&mut self) -> Result<(), RotationError>;
 

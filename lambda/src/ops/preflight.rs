@@ -87,13 +87,14 @@ impl PreflightReport {
 
 /// Every check, in the order a rotation needs them: those of both strategies, then each
 /// strategy's own.
-const COMMON_CHECKS: [&str; 6] = [
+const COMMON_CHECKS: [&str; 7] = [
     "rotation-settings",
     "pending-version",
     "secret-value",
     "dns",
     "tcp",
     "login",
+    "server-settings",
 ];
 const SINGLE_USER_CHECKS: [&str; 1] = ["own-password"];
 /// The checks whose failure stops the ones after them (no login without TCP, no master
@@ -277,9 +278,26 @@ async fn run<S, C, A>(
         }
     };
 
+    let mut session = session;
+    checks.push(match session.server_settings().await {
+        Ok(notes) if notes.is_empty() => Check::pass(
+            "server-settings",
+            "no server setting that rotation has to work around",
+        ),
+        Ok(notes) => Check::warn(
+            "server-settings",
+            notes.join("; "),
+            "Rotation works as it is; change the setting (the DB parameter group on RDS) so \
+             that other clients are not affected either.",
+        ),
+        Err(error) => Check::warn(
+            "server-settings",
+            error.to_string(),
+            "Check that AWSCURRENT's user may read the server's global variables.",
+        ),
+    });
     match strategy {
         Strategy::SingleUser => {
-            let mut session = session;
             let result = session.rehearse_own_password(&login.username).await;
             session.close().await;
             checks.push(match result {
@@ -297,7 +315,6 @@ async fn run<S, C, A>(
             });
         }
         Strategy::AlternatingUsers { master_arn } => {
-            let mut session = session;
             let account_host = session.account_host().await;
             session.close().await;
             let account_host = match account_host {

@@ -271,6 +271,9 @@ impl Session for FaultySession {
     ) -> Result<(), RotationError> {
         self.inner.adopt_partner(template, host, target).await
     }
+    async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
+        self.inner.server_settings().await
+    }
     async fn verify(&mut self) -> Result<(), RotationError> {
         self.faults.strike("verify")?;
         self.inner.verify().await

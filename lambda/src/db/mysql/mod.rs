@@ -870,6 +870,19 @@ impl Session for MySqlSession {
         self.record_pair(&plan.base, host, "adopted").await
     }
 
+    async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
+        let Some(query) = self.server.settings_query() else {
+            return Ok(Vec::new());
+        };
+        let name = query.rsplit(' ').next().unwrap_or_default().to_owned();
+        let rows = self.rows(query, "read the server's settings").await?;
+        let value = rows
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .unwrap_or_default();
+        Ok(Server::setting_note(&name, &value).into_iter().collect())
+    }
+
     async fn verify(&mut self) -> Result<(), RotationError> {
         self.rows("SELECT 1", "run a test query").await.map(drop)
     }

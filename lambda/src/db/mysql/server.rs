@@ -100,6 +100,39 @@ impl Server {
         sql
     }
 
+    /// The global settings preflight reports, as one query: `old_passwords` where the server
+    /// has it (MariaDB; MySQL before 8.0), `password_require_current` where it has that
+    /// (MySQL 8.0.13+). Each column is named after its setting.
+    pub fn settings_query(self) -> Option<&'static str> {
+        match self {
+            Self::MariaDb(..) => Some("SELECT @@GLOBAL.old_passwords AS old_passwords"),
+            _ if self.mysql_at_least((8, 0, 13)) => {
+                Some("SELECT @@GLOBAL.password_require_current AS password_require_current")
+            }
+            _ if self.mysql_at_least((8, 0, 0)) => None,
+            _ => Some("SELECT @@GLOBAL.old_passwords AS old_passwords"),
+        }
+    }
+
+    /// What a setting from [`Server::settings_query`] means for rotation, when it matters.
+    pub fn setting_note(name: &str, value: &str) -> Option<String> {
+        let on = !matches!(value, "0" | "" | "OFF");
+        match name {
+            "old_passwords" if on => Some(format!(
+                "old_passwords = {value} (global): PASSWORD() and IDENTIFIED BY store the \
+                 pre-4.1 hash, which no client logs in with under secure_auth; the function \
+                 pins old_passwords = 0 in its own sessions and sends only a native hash, so \
+                 rotation is unaffected, but other password changes on this server are not"
+            )),
+            "password_require_current" if on => Some(
+                "password_require_current = ON (global): the own-password change names the \
+                 current password (REPLACE), which the function logged in with"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Whether the pinned `sql_mode` reads backslashes as escapes (it does on every version).
     pub fn no_backslash_escapes(self) -> bool {
         false
@@ -637,6 +670,32 @@ mod tests {
             }
         );
         assert!(read("BOGUS", "", "", "").is_err());
+    }
+
+    #[test]
+    fn settings_per_version() {
+        for (version, setting) in [
+            (MARIADB, Some("old_passwords")),
+            (MYSQL_57, Some("old_passwords")),
+            ("8.0.12", None),
+            (MYSQL_80, Some("password_require_current")),
+            (MYSQL_84, Some("password_require_current")),
+        ] {
+            let query = Server::from_version(version).settings_query();
+            assert_eq!(
+                query.map(|q| q.rsplit(' ').next().unwrap()),
+                setting,
+                "{version}"
+            );
+        }
+        assert!(Server::setting_note("old_passwords", "0").is_none());
+        assert!(
+            Server::setting_note("old_passwords", "1")
+                .unwrap()
+                .contains("pins old_passwords = 0")
+        );
+        assert!(Server::setting_note("password_require_current", "OFF").is_none());
+        assert!(Server::setting_note("password_require_current", "1").is_some());
     }
 
     #[test]
