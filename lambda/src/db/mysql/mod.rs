@@ -871,16 +871,18 @@ impl Session for MySqlSession {
     }
 
     async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
-        let Some(query) = self.server.settings_query() else {
-            return Ok(Vec::new());
-        };
-        let name = query.rsplit(' ').next().unwrap_or_default().to_owned();
-        let rows = self.rows(query, "read the server's settings").await?;
-        let value = rows
-            .first()
-            .and_then(|row| row.first().cloned().flatten())
-            .unwrap_or_default();
-        Ok(Server::setting_note(&name, &value).into_iter().collect())
+        let names = self.server.reported_settings();
+        let columns: Vec<String> = names.iter().map(|n| format!("@@GLOBAL.{n}")).collect();
+        let sql = format!("SELECT {}", columns.join(", "));
+        let rows = self.rows(&sql, "read the server's settings").await?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        Ok(names
+            .iter()
+            .zip(row)
+            .filter_map(|(name, value)| {
+                Server::setting_note(name, value.as_deref().unwrap_or_default())
+            })
+            .collect())
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {

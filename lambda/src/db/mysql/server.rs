@@ -100,21 +100,21 @@ impl Server {
         sql
     }
 
-    /// The global settings preflight reports, as one query: `old_passwords` where the server
-    /// has it (MariaDB; MySQL before 8.0), `password_require_current` where it has that
-    /// (MySQL 8.0.13+). Each column is named after its setting.
-    pub fn settings_query(self) -> Option<&'static str> {
+    /// The global settings preflight reports: `old_passwords` where the server has it
+    /// (MariaDB; MySQL before 8.0), `log_raw` where the function relies on the server's
+    /// rewriting of password statements (MySQL 5.7.6+), `password_require_current` where it
+    /// exists (MySQL 8.0.13+).
+    pub fn reported_settings(self) -> &'static [&'static str] {
         match self {
-            Self::MariaDb(..) => Some("SELECT @@GLOBAL.old_passwords AS old_passwords"),
-            _ if self.mysql_at_least((8, 0, 13)) => {
-                Some("SELECT @@GLOBAL.password_require_current AS password_require_current")
-            }
-            _ if self.mysql_at_least((8, 0, 0)) => None,
-            _ => Some("SELECT @@GLOBAL.old_passwords AS old_passwords"),
+            Self::MariaDb(..) => &["old_passwords"],
+            _ if self.mysql_at_least((8, 0, 13)) => &["log_raw", "password_require_current"],
+            _ if self.mysql_at_least((8, 0, 0)) => &["log_raw"],
+            _ if self.rewrites_passwords_in_logs() => &["old_passwords", "log_raw"],
+            _ => &["old_passwords"],
         }
     }
 
-    /// What a setting from [`Server::settings_query`] means for rotation, when it matters.
+    /// What a setting from [`Server::reported_settings`] means for rotation, when it matters.
     pub fn setting_note(name: &str, value: &str) -> Option<String> {
         let on = !matches!(value, "0" | "" | "OFF");
         match name {
@@ -124,6 +124,12 @@ impl Server {
                  pins old_passwords = 0 in its own sessions and sends only a native hash, so \
                  rotation is unaffected, but other password changes on this server are not"
             )),
+            "log_raw" if on => Some(
+                "log_raw = ON (global): the general query log keeps password statements as \
+                 sent, and MySQL 5.7.6+ is sent the password where no hash form keeps the \
+                 account's plugin; turn log_raw off"
+                    .into(),
+            ),
             "password_require_current" if on => Some(
                 "password_require_current = ON (global): the own-password change names the \
                  current password (REPLACE), which the function logged in with"
@@ -674,20 +680,22 @@ mod tests {
 
     #[test]
     fn settings_per_version() {
-        for (version, setting) in [
-            (MARIADB, Some("old_passwords")),
-            (MYSQL_57, Some("old_passwords")),
-            ("8.0.12", None),
-            (MYSQL_80, Some("password_require_current")),
-            (MYSQL_84, Some("password_require_current")),
+        for (version, settings) in [
+            (MARIADB, &["old_passwords"][..]),
+            ("5.7.5", &["old_passwords"]),
+            (MYSQL_57, &["old_passwords", "log_raw"]),
+            ("8.0.12", &["log_raw"]),
+            (MYSQL_80, &["log_raw", "password_require_current"]),
+            (MYSQL_84, &["log_raw", "password_require_current"]),
         ] {
-            let query = Server::from_version(version).settings_query();
             assert_eq!(
-                query.map(|q| q.rsplit(' ').next().unwrap()),
-                setting,
+                Server::from_version(version).reported_settings(),
+                settings,
                 "{version}"
             );
         }
+        assert!(Server::setting_note("log_raw", "1").is_some());
+        assert!(Server::setting_note("log_raw", "0").is_none());
         assert!(Server::setting_note("old_passwords", "0").is_none());
         assert!(
             Server::setting_note("old_passwords", "1")
