@@ -94,6 +94,23 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    /// How much the requirement asks of a client: TLS, then a certificate, then a named one.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Ssl => 1,
+            Self::X509 => 2,
+            Self::Specified { .. } => 3,
+        }
+    }
+
+    /// Whether giving an account `self` in place of `other` asks no less of its clients: the
+    /// same requirement, or a stricter kind. Two different specified requirements cannot be
+    /// ordered, so neither is at least the other.
+    pub fn at_least(&self, other: &Self) -> bool {
+        self == other || self.rank() > other.rank()
+    }
+
     /// The text after `REQUIRE`, with strings quoted for the session.
     pub fn clause(&self, no_backslash_escapes: bool) -> String {
         match self {
@@ -994,6 +1011,24 @@ mod tests {
             redacted("GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*ABC' BOGUS"),
             "GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED ... (rest withheld)"
         );
+    }
+
+    #[test]
+    fn requirements_are_ordered_by_what_they_ask() {
+        let specified = |subject: &str| Requirement::Specified {
+            subject: Some(subject.into()),
+            issuer: None,
+            cipher: None,
+        };
+        assert!(Requirement::Ssl.at_least(&Requirement::None));
+        assert!(Requirement::X509.at_least(&Requirement::Ssl));
+        assert!(specified("/CN=a").at_least(&Requirement::X509));
+        assert!(specified("/CN=a").at_least(&specified("/CN=a")));
+        assert!(Requirement::None.at_least(&Requirement::None));
+        assert!(!Requirement::Ssl.at_least(&Requirement::X509));
+        assert!(!Requirement::None.at_least(&Requirement::Ssl));
+        assert!(!specified("/CN=a").at_least(&specified("/CN=b")));
+        assert!(!Requirement::X509.at_least(&specified("/CN=a")));
     }
 
     #[test]

@@ -604,6 +604,21 @@ impl MySqlSession {
             )));
         }
         let info = self.account_info(Some((target, host))).await?;
+        // The partner's TLS requirement becomes the user's; never a weaker one, since the
+        // partner's owner (or an operator) may have set it on purpose.
+        let template_requirement = self.requirement(template, host, &template_lines).await?;
+        let target_requirement = self.requirement(target, host, &target_lines).await?;
+        if !template_requirement.at_least(&target_requirement) {
+            let clause = |r: &Requirement| r.clause(self.server.no_backslash_escapes());
+            return Err(refuse(format!(
+                "`{target}`@`{host}` requires TLS `REQUIRE {}`, and `{template}` only \
+                 `REQUIRE {}`: the function never lowers a partner's requirement. Give \
+                 `{template}` the same requirement (ALTER USER ... REQUIRE), or change the \
+                 partner's by hand if the weaker one is meant",
+                clause(&target_requirement),
+                clause(&template_requirement)
+            )));
+        }
         if info.locked {
             return Err(refuse(format!(
                 "`{target}`@`{host}` is locked (ACCOUNT LOCK): someone disabled it on \
