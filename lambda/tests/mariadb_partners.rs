@@ -229,3 +229,17 @@ async fn mariadb_plugin_without_a_hash_is_refused_before_any_change() {
     let error = adopt_for(&f.h, &f.arn).await.unwrap_err();
     assert!(error.to_string().contains("unix_socket"), "{error}");
 }
+
+#[tokio::test]
+async fn mariadb_user_that_can_write_the_record_of_pairs_is_refused() {
+    needs_servers!();
+    let f = standard_fixture(KIND).await;
+    run(&format!("GRANT INSERT ON *.* TO '{}'@'%'", f.user)).await;
+    let message = refused(&f).await;
+    assert!(
+        message.contains("INSERT ON *.*") && message.contains("record of pairs"),
+        "{message}"
+    );
+    let mut admin = KIND.admin(KIND.tls_port()).await;
+    assert!(!admin.user_exists(&format!("{}_clone", f.user)).await);
+}

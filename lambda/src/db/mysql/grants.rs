@@ -832,6 +832,37 @@ pub fn excess(template: &[Line], target: &[Line]) -> Vec<String> {
     found
 }
 
+/// A grant among `lines` that lets its holder write tables of `schema` (as a name, unquoted):
+/// a writing privilege on `*.*`, on `schema`.*, or on one of its tables. `None` when there is
+/// none. Grants through roles are not followed.
+pub fn writes_schema(lines: &[Line], schema: &str) -> Option<String> {
+    const WRITES: [&str; 9] = [
+        "ALL",
+        "ALL PRIVILEGES",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "DROP",
+        "ALTER",
+        "CREATE",
+        "INDEX",
+    ];
+    let quoted = super::quote_identifier(schema);
+    lines.iter().find_map(|line| match line {
+        Line::Grant {
+            privileges, object, ..
+        } if object.is_global()
+            || (matches!(object.kind.as_deref(), None | Some("TABLE")) && object.db == quoted) =>
+        {
+            privileges
+                .iter()
+                .find(|p| WRITES.contains(&p.name.as_str()))
+                .map(|p| format!("{} ON {object}", p.render()))
+        }
+        _ => None,
+    })
+}
+
 /// The privileges of `template` that `master` cannot grant: MySQL lets a user grant a privilege
 /// it holds with the grant option on the same object or a level above it (`*.*`, then
 /// `db.*`). Unlike [`excess`], levels count here, since this only decides what a preflight
@@ -1010,6 +1041,38 @@ mod tests {
         assert_eq!(
             redacted("GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*ABC' BOGUS"),
             "GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED ... (rest withheld)"
+        );
+    }
+
+    #[test]
+    fn writers_of_a_schema_are_found() {
+        let lines = |l: &[&str]| l.iter().map(|l| grant(l)).collect::<Vec<_>>();
+        assert_eq!(
+            writes_schema(
+                &lines(&["GRANT SELECT, INSERT ON *.* TO `a`@`%`"]),
+                "rotation_function"
+            )
+            .as_deref(),
+            Some("INSERT ON *.*")
+        );
+        assert_eq!(
+            writes_schema(
+                &lines(&["GRANT UPDATE ON `rotation_function`.`alternating_pairs` TO `a`@`%`"]),
+                "rotation_function"
+            )
+            .as_deref(),
+            Some("UPDATE ON `rotation_function`.`alternating_pairs`")
+        );
+        assert!(
+            writes_schema(
+                &lines(&[
+                    "GRANT SELECT ON *.* TO `a`@`%`",
+                    "GRANT ALL PRIVILEGES ON `app`.* TO `a`@`%`",
+                    "GRANT EXECUTE ON PROCEDURE `rotation_function`.`p` TO `a`@`%`",
+                ]),
+                "rotation_function"
+            )
+            .is_none()
         );
     }
 

@@ -573,6 +573,16 @@ impl MySqlSession {
                 format!("the account `{template}`@`{host}` does not exist"),
             )
         })?;
+        // The record of pairs decides which existing accounts may be changed: a user that can
+        // write it could have another team's account taken as its partner.
+        if let Some(grant) = grants::writes_schema(&template_lines, account::MARK_SCHEMA) {
+            return Err(refuse(format!(
+                "`{template}` holds {grant}, so whoever holds its password can write the \
+                 function's record of pairs ({}) and have any account taken as its partner; \
+                 revoke it (only the master user writes the record)",
+                account::MARK_TABLE
+            )));
+        }
         let template_plugin = self.account_info(Some((template, host))).await?.plugin;
         self.server
             .check_plugin(&template_plugin)
