@@ -71,6 +71,10 @@ async fn mariadb_unrecorded_partner_is_refused_until_adopted() {
     let report = adopt_for(&f.h, &f.arn).await.expect("adopt");
     assert_eq!(report["Action"], "adopt-partner");
     assert_eq!(report["Partner"], json!(clone));
+    let text = report.to_string();
+    for password in ["initial-Pa55", "master-Pa55", "theirs-Pa55"] {
+        assert!(!text.contains(password), "a password in the report: {text}");
+    }
     assert!(KIND.can_login(&clone, "theirs-Pa55").await);
     f.h.rotate(&f.arn).await.expect("a rotation after adoption");
     let (user, password) = f.staged_login("AWSCURRENT").await;
