@@ -8,15 +8,19 @@
 //! statement again itself, so a lock held elsewhere fails the step with a clear error well
 //! inside the Lambda timeout.
 //!
-//! Neither server takes a bind parameter for a password in `ALTER USER` or `SET PASSWORD`, so
-//! the literal is built by [`quote_string`] for the pinned mode. Error messages of statements
-//! that carry a password are never passed on, since a syntax error would quote the password.
+//! MariaDB logs password statements verbatim, so it is only ever sent the native hash
+//! ([`account`]); MySQL 5.7.6+ rewrites them before logging and gets the password where no hash
+//! form keeps the account's plugin. Neither server takes a bind parameter for a password in
+//! `ALTER USER` or `SET PASSWORD`, so a literal is built by [`quote_string`] for the pinned mode.
+//! Error messages of statements that carry a password or its hash are never passed on, since a
+//! syntax error would quote it.
 //!
 //! Copying a user to its alternate reads both users' `SHOW GRANTS` into a structure
-//! ([`grants`]) and refuses, before any change, a partner that is the master user or that holds
-//! anything the user does not: otherwise a secret naming `X_clone` would let its writer reset
-//! the password of `X` and take its grants. Whatever differs between server versions lives
-//! in [`server`].
+//! ([`grants`]) and refuses, before any change, a partner that is the master user, holds
+//! anything the user does not, is a role or locked, or (when it exists) belongs to no pair the
+//! function recorded or an operator adopted ([`account`]): otherwise a secret naming `X_clone`
+//! would let its writer reset the password of `X`, or of another team's `X_clone`, and take
+//! it. Whatever differs between server versions lives in [`server`].
 
 pub mod account;
 pub mod grants;
