@@ -369,6 +369,15 @@ impl MySqlSession {
             None => "SHOW CREATE USER CURRENT_USER()".to_owned(),
         };
         let action = "read the account's authentication";
+        if !self.server.has_show_create_user() {
+            return Err(self.database(
+                action,
+                "the server is older than MariaDB 10.2 or MySQL 5.7.6 and has no SHOW CREATE \
+                 USER, which the function reads an account's plugin and lock state from; \
+                 upgrade the server (both versions are past their end of life)"
+                    .into(),
+            ));
+        }
         let rows = self.rows(&sql, action).await?;
         let line = rows
             .first()

@@ -144,6 +144,16 @@ impl Server {
         false
     }
 
+    /// Whether `SHOW CREATE USER`, where the function reads an account's plugin and lock state,
+    /// exists: MariaDB 10.2 and MySQL 5.7.6 brought it. Older servers (past their end of life)
+    /// are refused before any change.
+    pub fn has_show_create_user(self) -> bool {
+        match self {
+            Self::MariaDb(a, b, _) => (a, b) >= (10, 2),
+            Self::MySql(..) => self.mysql_at_least((5, 7, 6)),
+        }
+    }
+
     /// Whether the server writes a password statement to its logs only after replacing the
     /// password in it. MySQL 5.7.6 and later do, for the general, slow and binary logs (MySQL
     /// manual, "Passwords and Logging"); MariaDB keeps statements verbatim, so it only ever
@@ -704,6 +714,24 @@ mod tests {
         );
         assert!(Server::setting_note("password_require_current", "OFF").is_none());
         assert!(Server::setting_note("password_require_current", "1").is_some());
+    }
+
+    #[test]
+    fn show_create_user_per_version() {
+        for (version, has) in [
+            (MARIADB, true),
+            ("10.2.44-MariaDB", true),
+            ("10.1.48-MariaDB", false),
+            (MYSQL_57, true),
+            (MYSQL_84, true),
+            ("5.7.5", false),
+        ] {
+            assert_eq!(
+                Server::from_version(version).has_show_create_user(),
+                has,
+                "{version}"
+            );
+        }
     }
 
     #[test]
