@@ -389,7 +389,10 @@ mariadb_start() {
     echo "innodb-buffer-pool-size = 64M"
     echo "innodb-log-file-size = 16M"
     echo "innodb-flush-log-at-trx-commit = 0"
-    echo "skip-log-bin"
+    # As in production (RDS turns the binary log on with automated backups): tests read both
+    # logs for passwords.
+    echo "log-bin = $data/binlog"
+    echo "server-id = 1"
     if [ "$tls" = 1 ]; then
       echo "ssl-ca = $TLS/ca.pem"
       echo "ssl-cert = $TLS/server.pem"
@@ -554,6 +557,7 @@ export ROTATION_TEST_MARIADB_PLAIN_PORT=$MDB_PLAIN_PORT
 export ROTATION_TEST_MARIADB_ADMIN_USER=rotadmin
 export ROTATION_TEST_MARIADB_ADMIN_PASSWORD=$MARIADB_ADMIN_PASSWORD
 export ROTATION_TEST_MARIADB_LOG=$STATE/mariadb-tls-general.log
+export ROTATION_TEST_MARIADB_BINLOG=$STATE/mariadb-tls/binlog.index
 export ROTATION_TEST_VENV=$VENV
 # With the servers up, an integration test that would skip for want of them fails instead.
 export ROTATION_TEST_REQUIRE_SERVERS=1

@@ -13,6 +13,7 @@ pub mod action {
     pub const PREFLIGHT: &str = "preflight";
     pub const RECOVER: &str = "recover";
     pub const AUDIT: &str = "audit";
+    pub const ADOPT_PARTNER: &str = "adopt-partner";
 }
 
 /// The name of every preflight check, in the order a rotation needs them.
@@ -23,6 +24,7 @@ pub mod check {
     pub const DNS: &str = "dns";
     pub const TCP: &str = "tcp";
     pub const LOGIN: &str = "login";
+    pub const SERVER_SETTINGS: &str = "server-settings";
     pub const OWN_PASSWORD: &str = "own-password";
     pub const MASTER_SECRET: &str = "master-secret";
     pub const MASTER_LOGIN: &str = "master-login";

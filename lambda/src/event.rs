@@ -1,10 +1,11 @@
 //! The events the function answers: the one Secrets Manager sends for each rotation step, and
-//! the operator actions (`{"Action": "preflight" | "recover" | "audit", ...}`) a person or the
-//! stack's schedule sends.
+//! the operator actions (`{"Action": "preflight" | "recover" | "audit" | "adopt-partner", ...}`)
+//! a person or the stack's schedule sends.
 //!
 //! Events are parsed from raw JSON here rather than by the runtime so that a malformed event
 //! fails with this function's own error kind and a message listing what is allowed.
 
+use rotation_contract::report::action;
 use serde::Deserialize;
 
 use crate::error::RotationError;
@@ -100,11 +101,18 @@ pub enum Invocation {
     Recover { secret_id: String, apply: bool },
     /// Every secret this function rotates, checked for an overdue rotation.
     Audit,
+    /// Records the existing partner of an alternating-users secret as the function's own.
+    AdoptPartner { secret_id: String },
 }
 
 impl Invocation {
     /// The action names an operator event may carry.
-    pub const ACTIONS: [&'static str; 3] = ["preflight", "recover", "audit"];
+    pub const ACTIONS: [&'static str; 4] = [
+        action::PREFLIGHT,
+        action::RECOVER,
+        action::AUDIT,
+        action::ADOPT_PARTNER,
+    ];
 
     pub fn from_json(value: serde_json::Value) -> Result<Self, RotationError> {
         let Some(action) = value.get("Action") else {
@@ -133,10 +141,10 @@ impl Invocation {
                 })
         };
         match action {
-            "preflight" => Ok(Self::Preflight {
+            action::PREFLIGHT => Ok(Self::Preflight {
                 secret_id: secret_id()?,
             }),
-            "recover" => {
+            action::RECOVER => {
                 let apply = match value.get("Apply") {
                     None | Some(serde_json::Value::Null) => false,
                     Some(serde_json::Value::Bool(apply)) => *apply,
@@ -151,7 +159,10 @@ impl Invocation {
                     apply,
                 })
             }
-            "audit" => Ok(Self::Audit),
+            action::AUDIT => Ok(Self::Audit),
+            action::ADOPT_PARTNER => Ok(Self::AdoptPartner {
+                secret_id: secret_id()?,
+            }),
             other => Err(RotationError::InvalidEvent(format!(
                 "`Action` is `{other}`; it must be one of {}",
                 Self::ACTIONS.map(|n| format!("`{n}`")).join(", ")
@@ -238,12 +249,22 @@ mod tests {
             invocation(r#"{"Action":"audit"}"#).unwrap(),
             Invocation::Audit
         );
+        assert_eq!(
+            invocation(r#"{"Action":"adopt-partner","SecretId":"arn:s"}"#).unwrap(),
+            Invocation::AdoptPartner {
+                secret_id: "arn:s".into()
+            }
+        );
     }
 
     #[test]
     fn bad_operator_events_say_what_to_send() {
         for (text, expected) in [
             (r#"{"Action":"preflight"}"#, "SecretId"),
+            (
+                r#"{"Action":"adopt-partner"}"#,
+                "`adopt-partner` needs `SecretId`",
+            ),
             (r#"{"Action":"recover","SecretId":""}"#, "SecretId"),
             (
                 r#"{"Action":"recover","SecretId":"s","Apply":"yes"}"#,
@@ -251,7 +272,7 @@ mod tests {
             ),
             (
                 r#"{"Action":"rotate","SecretId":"s"}"#,
-                "`preflight`, `recover`, `audit`",
+                "`preflight`, `recover`, `audit`, `adopt-partner`",
             ),
             (r#"{"Action":7}"#, "`Action` must be a string"),
             (

@@ -12,7 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use rotation::cache::CachingStore;
 use rotation::db::Drivers;
 use rotation::metrics::{self, StepMetrics};
-use rotation::ops::{audit, preflight, recover};
+use rotation::ops::{adopt, audit, preflight, recover};
 use rotation::rds::AwsRds;
 use rotation::store::AwsSecretStore;
 use rotation::{Config, Invocation, RotationError, Rotator};
@@ -76,6 +76,10 @@ impl Function {
                     applied = report.applied,
                     "recover"
                 );
+                Ok(serde_json::to_value(report).expect("a report serializes"))
+            }
+            Invocation::AdoptPartner { secret_id } => {
+                let report = adopt::adopt(&self.rotator, &self.admin, &secret_id).await?;
                 Ok(serde_json::to_value(report).expect("a report serializes"))
             }
             Invocation::Audit => {

@@ -239,9 +239,9 @@ async fn mariadb_clone_copies_every_tls_requirement_exactly() {
             "CREATE USER '{user}'@'%' IDENTIFIED BY 'initial-Pa55' {clause}"
         ))
         .await;
-        // A clone left with another requirement gets exactly the user's.
+        // A clone left with a weaker requirement gets exactly the user's.
         run(&format!(
-            "CREATE USER '{clone}'@'%' IDENTIFIED BY 'old-Pa55' REQUIRE ISSUER '/CN=other'"
+            "CREATE USER '{clone}'@'%' IDENTIFIED BY 'old-Pa55'"
         ))
         .await;
         let mut session = drivers
@@ -249,6 +249,11 @@ async fn mariadb_clone_copies_every_tls_requirement_exactly() {
             .await
             .expect("master login")
             .expect("master password accepted");
+        // An existing partner is changed only once it is the function's.
+        session
+            .adopt_partner(&user, Some("%"), &clone)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: adopt: {e}"));
         session
             .clone_user(
                 &user,
@@ -316,7 +321,13 @@ async fn mariadb_anonymous_account_is_not_changed() {
         let result = session
             .set_own_password(&ghost, &SecretString::from("taken-Pa55".to_owned()))
             .await;
+        // Nor does it become the template of an alternating pair.
+        let template = session.account_host().await;
         session.close().await;
+        match template {
+            Err(e) if e.to_string().contains("`@`%`") => {}
+            other => return Err(format!("the anonymous account as a template: {other:?}")),
+        }
         match result {
             Ok(()) => Err("the anonymous account's password was changed".to_owned()),
             Err(e) if e.to_string().contains("`@`%`") => Ok(()),
@@ -382,4 +393,53 @@ async fn mariadb_locked_account_is_a_refused_login_not_a_wrong_password() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn mariadb_partner_with_a_stricter_tls_requirement_is_refused_not_lowered() {
+    needs_servers!();
+    let prefix = unique("stricter");
+    let master = format!("{prefix}_master");
+    KIND.create_user(&master, "master-Pa55").await;
+    run(&format!(
+        "GRANT ALL PRIVILEGES ON *.* TO '{master}'@'%' WITH GRANT OPTION"
+    ))
+    .await;
+    let user = format!("{prefix}_u");
+    let clone = format!("{user}_clone");
+    run(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'initial-Pa55' REQUIRE SSL"
+    ))
+    .await;
+    run(&format!(
+        "CREATE USER '{clone}'@'%' IDENTIFIED BY 'old-Pa55' REQUIRE X509"
+    ))
+    .await;
+    let before = account_lines("SHOW CREATE USER", &clone, "%").await;
+    let mut session = drivers()
+        .login(&login(&master, "master-Pa55"))
+        .await
+        .expect("master login")
+        .expect("master password accepted");
+    let adopted = session.adopt_partner(&user, Some("%"), &clone).await;
+    let cloned = session
+        .clone_user(
+            &user,
+            Some("%"),
+            &clone,
+            &SecretString::from("clone-Pa55".to_owned()),
+        )
+        .await;
+    session.close().await;
+    for (what, result) in [("adopt", adopted), ("clone", cloned)] {
+        let error = result.expect_err(what);
+        assert_eq!(error.kind(), "UnsafePartner", "{what}: {error}");
+        let message = error.to_string();
+        assert!(
+            message.contains("REQUIRE X509") && message.contains("never lowers"),
+            "{what}: {message}"
+        );
+    }
+    // Nothing changed: not the requirement, not the password hash.
+    assert_eq!(account_lines("SHOW CREATE USER", &clone, "%").await, before);
 }

@@ -90,6 +90,7 @@ async fn a_healthy_single_user_secret_passes_and_nothing_changes(kind: Kind) {
             "dns",
             "tcp",
             "login",
+            "server-settings",
             "own-password"
         ]
     );

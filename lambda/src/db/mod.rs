@@ -72,6 +72,34 @@ pub trait Session: Send {
         target: &str,
     ) -> Result<(), RotationError>;
 
+    /// As a master user, records an existing `target` as the partner of `template` (whose
+    /// account host is `host`), after every check [`Session::clone_user`] makes but the
+    /// record itself: the operator's explicit word that a pair made elsewhere (by hand, or by
+    /// AWS's rotation templates) is the function's to rotate. Changes no account.
+    ///
+    /// Engines that record the pair in the database itself (PostgreSQL role membership) have
+    /// nothing to adopt, and refuse.
+    async fn adopt_partner(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        let _ = (template, host);
+        Err(RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem: "this engine records the pair itself (PostgreSQL: the clone is a member \
+                      of the user's role), so there is nothing to adopt"
+                .into(),
+        })
+    }
+
+    /// Server settings a rotation works around, each with what it means, for preflight to
+    /// report (MariaDB's `old_passwords`, for one). Read-only.
+    async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
+        Ok(Vec::new())
+    }
+
     /// Runs a query, proving the session can do work.
     async fn verify(&mut self) -> Result<(), RotationError>;
 

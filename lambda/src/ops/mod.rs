@@ -3,13 +3,15 @@
 //!
 //! - [`preflight`]: every check a rotation of one secret needs, read-only, in one report;
 //! - [`recover`]: a stuck secret's versions, which of them log in, and the one safe action;
-//! - [`audit`]: every secret this function rotates, checked for an overdue rotation.
+//! - [`audit`]: every secret this function rotates, checked for an overdue rotation;
+//! - [`adopt`]: records an existing MySQL/MariaDB alternate user as the function's to rotate.
 //!
 //! Each answers a JSON report (the invocation's response) that never holds a password: only
 //! names, hosts, stages, version ids and the function's own error messages, which never carry
 //! one. They read through [`SecretAdmin`](crate::store::SecretAdmin), fresh, never through a warm
 //! instance's cache of stages.
 
+pub mod adopt;
 pub mod audit;
 pub mod preflight;
 pub mod recover;

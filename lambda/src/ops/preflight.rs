@@ -67,13 +67,14 @@ fn finish(mut report: PreflightReport, plan: &[&'static str]) -> PreflightReport
 
 /// Every check, in the order a rotation needs them: those of both strategies, then each
 /// strategy's own.
-const COMMON_CHECKS: [&str; 6] = [
+const COMMON_CHECKS: [&str; 7] = [
     check::ROTATION_SETTINGS,
     check::PENDING_VERSION,
     check::SECRET_VALUE,
     check::DNS,
     check::TCP,
     check::LOGIN,
+    check::SERVER_SETTINGS,
 ];
 const SINGLE_USER_CHECKS: [&str; 1] = [check::OWN_PASSWORD];
 /// The checks whose failure stops the ones after them (no login without TCP, no master
@@ -272,9 +273,26 @@ async fn run<S, C, A>(
         }
     };
 
+    let mut session = session;
+    checks.push(match session.server_settings().await {
+        Ok(notes) if notes.is_empty() => Check::pass(
+            check::SERVER_SETTINGS,
+            "no server setting that rotation has to work around",
+        ),
+        Ok(notes) => Check::warn(
+            check::SERVER_SETTINGS,
+            notes.join("; "),
+            "Rotation works as it is; change the setting (the DB parameter group on RDS) so \
+             that other clients are not affected either.",
+        ),
+        Err(error) => Check::warn(
+            check::SERVER_SETTINGS,
+            error.to_string(),
+            "Check that AWSCURRENT's user may read the server's global variables.",
+        ),
+    });
     match strategy {
         Strategy::SingleUser => {
-            let mut session = session;
             let result = session.rehearse_own_password(&login.username).await;
             session.close().await;
             checks.push(match result {

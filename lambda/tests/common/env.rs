@@ -41,6 +41,8 @@ pub struct TestEnv {
     pub my_admin: String,
     pub my_admin_password: String,
     pub my_log: PathBuf,
+    /// The binary log's index file of the MariaDB TLS server.
+    pub my_binlog: PathBuf,
 }
 
 /// The variables that are not set, out of how many the harness reads.
@@ -86,6 +88,7 @@ fn load() -> &'static Result<TestEnv, Missing> {
             my_admin: var("ROTATION_TEST_MARIADB_ADMIN_USER"),
             my_admin_password: var("ROTATION_TEST_MARIADB_ADMIN_PASSWORD"),
             my_log: var("ROTATION_TEST_MARIADB_LOG").into(),
+            my_binlog: var("ROTATION_TEST_MARIADB_BINLOG").into(),
         };
         let (names, of) = (missing.into_inner(), read.into_inner());
         if names.is_empty() {

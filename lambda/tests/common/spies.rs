@@ -263,6 +263,17 @@ impl Session for FaultySession {
     ) -> Result<(), RotationError> {
         self.inner.rehearse_clone(template, host, target).await
     }
+    async fn adopt_partner(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        self.inner.adopt_partner(template, host, target).await
+    }
+    async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
+        self.inner.server_settings().await
+    }
     async fn verify(&mut self) -> Result<(), RotationError> {
         self.faults.strike("verify")?;
         self.inner.verify().await

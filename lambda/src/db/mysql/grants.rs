@@ -94,6 +94,23 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    /// How much the requirement asks of a client: TLS, then a certificate, then a named one.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Ssl => 1,
+            Self::X509 => 2,
+            Self::Specified { .. } => 3,
+        }
+    }
+
+    /// Whether giving an account `self` in place of `other` asks no less of its clients: the
+    /// same requirement, or a stricter kind. Two different specified requirements cannot be
+    /// ordered, so neither is at least the other.
+    pub fn at_least(&self, other: &Self) -> bool {
+        self == other || self.rank() > other.rank()
+    }
+
     /// The text after `REQUIRE`, with strings quoted for the session.
     pub fn clause(&self, no_backslash_escapes: bool) -> String {
         match self {
@@ -261,7 +278,7 @@ pub fn redacted(line: &str) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
+pub(super) enum Tok {
     /// An unquoted word (keyword, privilege, number), upper-cased.
     Word(String),
     /// A backtick-quoted identifier: decoded, and as written.
@@ -271,7 +288,7 @@ enum Tok {
     Punct(char),
 }
 
-fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
+pub(super) fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
     let mut tokens = Vec::new();
     let chars: Vec<char> = line.chars().collect();
     let mut i = 0;
@@ -815,6 +832,37 @@ pub fn excess(template: &[Line], target: &[Line]) -> Vec<String> {
     found
 }
 
+/// A grant among `lines` that lets its holder write tables of `schema` (as a name, unquoted):
+/// a writing privilege on `*.*`, on `schema`.*, or on one of its tables. `None` when there is
+/// none. Grants through roles are not followed.
+pub fn writes_schema(lines: &[Line], schema: &str) -> Option<String> {
+    const WRITES: [&str; 9] = [
+        "ALL",
+        "ALL PRIVILEGES",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "DROP",
+        "ALTER",
+        "CREATE",
+        "INDEX",
+    ];
+    let quoted = super::quote_identifier(schema);
+    lines.iter().find_map(|line| match line {
+        Line::Grant {
+            privileges, object, ..
+        } if object.is_global()
+            || (matches!(object.kind.as_deref(), None | Some("TABLE")) && object.db == quoted) =>
+        {
+            privileges
+                .iter()
+                .find(|p| WRITES.contains(&p.name.as_str()))
+                .map(|p| format!("{} ON {object}", p.render()))
+        }
+        _ => None,
+    })
+}
+
 /// The privileges of `template` that `master` cannot grant: MySQL lets a user grant a privilege
 /// it holds with the grant option on the same object or a level above it (`*.*`, then
 /// `db.*`). Unlike [`excess`], levels count here, since this only decides what a preflight
@@ -994,6 +1042,56 @@ mod tests {
             redacted("GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*ABC' BOGUS"),
             "GRANT USAGE ON *.* TO `a`@`%` IDENTIFIED ... (rest withheld)"
         );
+    }
+
+    #[test]
+    fn writers_of_a_schema_are_found() {
+        let lines = |l: &[&str]| l.iter().map(|l| grant(l)).collect::<Vec<_>>();
+        assert_eq!(
+            writes_schema(
+                &lines(&["GRANT SELECT, INSERT ON *.* TO `a`@`%`"]),
+                "rotation_function"
+            )
+            .as_deref(),
+            Some("INSERT ON *.*")
+        );
+        assert_eq!(
+            writes_schema(
+                &lines(&["GRANT UPDATE ON `rotation_function`.`alternating_pairs` TO `a`@`%`"]),
+                "rotation_function"
+            )
+            .as_deref(),
+            Some("UPDATE ON `rotation_function`.`alternating_pairs`")
+        );
+        assert!(
+            writes_schema(
+                &lines(&[
+                    "GRANT SELECT ON *.* TO `a`@`%`",
+                    "GRANT ALL PRIVILEGES ON `app`.* TO `a`@`%`",
+                    "GRANT EXECUTE ON PROCEDURE `rotation_function`.`p` TO `a`@`%`",
+                ]),
+                "rotation_function"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn requirements_are_ordered_by_what_they_ask() {
+        let specified = |subject: &str| Requirement::Specified {
+            subject: Some(subject.into()),
+            issuer: None,
+            cipher: None,
+        };
+        assert!(Requirement::Ssl.at_least(&Requirement::None));
+        assert!(Requirement::X509.at_least(&Requirement::Ssl));
+        assert!(specified("/CN=a").at_least(&Requirement::X509));
+        assert!(specified("/CN=a").at_least(&specified("/CN=a")));
+        assert!(Requirement::None.at_least(&Requirement::None));
+        assert!(!Requirement::Ssl.at_least(&Requirement::X509));
+        assert!(!Requirement::None.at_least(&Requirement::Ssl));
+        assert!(!specified("/CN=a").at_least(&specified("/CN=b")));
+        assert!(!Requirement::X509.at_least(&specified("/CN=a")));
     }
 
     #[test]

@@ -8,16 +8,21 @@
 //! statement again itself, so a lock held elsewhere fails the step with a clear error well
 //! inside the Lambda timeout.
 //!
-//! Neither server takes a bind parameter for a password in `ALTER USER` or `SET PASSWORD`, so
-//! the literal is built by [`quote_string`] for the pinned mode. Error messages of statements
-//! that carry a password are never passed on, since a syntax error would quote the password.
+//! MariaDB logs password statements verbatim, so it is only ever sent the native hash
+//! ([`account`]); MySQL 5.7.6+ rewrites them before logging and gets the password where no hash
+//! form keeps the account's plugin. Neither server takes a bind parameter for a password in
+//! `ALTER USER` or `SET PASSWORD`, so a literal is built by [`quote_string`] for the pinned mode.
+//! Error messages of statements that carry a password or its hash are never passed on, since a
+//! syntax error would quote it.
 //!
 //! Copying a user to its alternate reads both users' `SHOW GRANTS` into a structure
-//! ([`grants`]) and refuses, before any change, a partner that is the master user or that holds
-//! anything the user does not: otherwise a secret naming `X_clone` would let its writer reset
-//! the password of `X` and take its grants. Whatever differs between server versions lives
-//! in [`server`].
+//! ([`grants`]) and refuses, before any change, a partner that is the master user, holds
+//! anything the user does not, is a role or locked, or (when it exists) belongs to no pair the
+//! function recorded or an operator adopted ([`account`]): otherwise a secret naming `X_clone`
+//! would let its writer reset the password of `X`, or of another team's `X_clone`, and take
+//! it. Whatever differs between server versions lives in [`server`].
 
+pub mod account;
 pub mod grants;
 pub mod server;
 
@@ -28,6 +33,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, SslOpts, Value};
 use secrecy::{ExposeSecret, SecretString};
 
+use self::account::{AccountInfo, Plugin};
 use self::grants::{Line, Requirement};
 use self::server::{RequireSource, Server};
 use super::{ConnectSettings, PRIVILEGE_HINT, Session};
@@ -101,6 +107,7 @@ pub(super) async fn login(
         server: Server::MySql(0, 0, 0),
         current_user: (String::new(), String::new()),
         login_user: String::new(),
+        login_password: login.password.clone(),
     };
     session.prepare().await?;
     Ok(Some(Box::new(session)))
@@ -179,6 +186,26 @@ struct MySqlSession {
     current_user: (String, String),
     /// The user name of `USER()`: the name the client logged in with.
     login_user: String,
+    /// The password this session logged in with, for MySQL 8's `REPLACE` clause.
+    login_password: SecretString,
+}
+
+/// What [`MySqlSession::check_partner`] found, for the change that follows it.
+struct PartnerPlan {
+    template_lines: Vec<Line>,
+    template_plugin: Plugin,
+    /// The partner's plugin, when the partner exists.
+    target: Option<Plugin>,
+    /// The pair's user without `_clone`, its key in the record of pairs.
+    base: String,
+}
+
+/// Why the function reads an existing partner: to change it in a rotation (its pair must be
+/// recorded), or to adopt it (it is about to be).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Rotate,
+    Adopt,
 }
 
 /// Splits `user@host` at the last `@` (a user name may hold one, a host may not).
@@ -187,6 +214,14 @@ fn split_account(account: &str) -> (String, String) {
         Some((user, host)) => (user.to_owned(), host.to_owned()),
         None => (account.to_owned(), String::new()),
     }
+}
+
+/// The first column of the first row, as a number (`SELECT COUNT(*)`).
+fn count(rows: &[Vec<Option<String>>]) -> u64 {
+    rows.first()
+        .and_then(|row| row.first().cloned().flatten())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -200,6 +235,10 @@ fn text(value: &Value) -> Option<String> {
 impl MySqlSession {
     /// Reads the server and the session's identity, then pins the session's mode and bounds.
     async fn prepare(&mut self) -> Result<(), RotationError> {
+        // Names are quoted, and SHOW GRANTS read, in one known character set, whatever the
+        // server's default.
+        self.run("SET NAMES utf8mb4", "set the session's character set", true)
+            .await?;
         let rows = self
             .rows(
                 "SELECT VERSION(), CURRENT_USER(), USER()",
@@ -214,10 +253,6 @@ impl MySqlSession {
         let setup = self.server.session_setup(self.timeout);
         self.run(&setup, "set the session's sql_mode and time bounds", true)
             .await
-    }
-
-    fn quote(&self, value: &str) -> String {
-        quote_string(value, self.server.no_backslash_escapes())
     }
 
     /// A statement failure; `show_message` is false for statements that carry a password.
@@ -301,6 +336,137 @@ impl MySqlSession {
             .into_iter()
             .map(|row| row.unwrap().iter().map(text).collect())
             .collect())
+    }
+
+    /// Runs a prepared query with text parameters; every column as text.
+    async fn rows_with(
+        &mut self,
+        sql: &str,
+        params: Vec<String>,
+        action: &'static str,
+    ) -> Result<Vec<Vec<Option<String>>>, RotationError> {
+        let bound = self.bound();
+        let query = self.conn.exec::<Row, _, _>(sql, params);
+        let result = match tokio::time::timeout(bound, query).await {
+            Ok(result) => result.map_err(|e| self.failure(action, e, true))?,
+            Err(_) => return Err(self.timed_out(action, "no answer from the server".into())),
+        };
+        Ok(result
+            .into_iter()
+            .map(|row| row.unwrap().iter().map(text).collect())
+            .collect())
+    }
+
+    /// The plugin and lock state of `user`@`host` (`None`: this session's own account), from
+    /// `SHOW CREATE USER`, which any user may run for itself. The line holds the password
+    /// hash: it is parsed here and never shown.
+    async fn account_info(
+        &mut self,
+        account: Option<(&str, &str)>,
+    ) -> Result<AccountInfo, RotationError> {
+        let sql = match account {
+            Some((user, host)) => format!("SHOW CREATE USER {}", self.server.account(user, host)),
+            None => "SHOW CREATE USER CURRENT_USER()".to_owned(),
+        };
+        let action = "read the account's authentication";
+        if !self.server.has_show_create_user() {
+            return Err(self.database(
+                action,
+                "the server is older than MariaDB 10.2 or MySQL 5.7.6 and has no SHOW CREATE \
+                 USER, which the function reads an account's plugin and lock state from; \
+                 upgrade the server (both versions are past their end of life)"
+                    .into(),
+            ));
+        }
+        let rows = self.rows(&sql, action).await?;
+        let line = rows
+            .first()
+            .and_then(|row| row.first().cloned().flatten())
+            .unwrap_or_default();
+        account::parse_create_user(&line).map_err(|problem| {
+            self.database(
+                action,
+                format!(
+                    "the SHOW CREATE USER line `{}` is not one the function understands \
+                     ({problem})",
+                    redacted(&line)
+                ),
+            )
+        })
+    }
+
+    /// Refuses, before any change, an own password the function cannot set without the
+    /// password reaching the server's logs; returns the account's plugin.
+    async fn own_plugin(&mut self, action: &'static str) -> Result<Plugin, RotationError> {
+        let info = self.account_info(None).await?;
+        let (user, host) = self.current_user.clone();
+        self.server.check_plugin(&info.plugin).map_err(|problem| {
+            self.database(action, format!("the account `{user}`@`{host}`: {problem}"))
+        })?;
+        Ok(info.plugin)
+    }
+
+    /// The session's own account must be the login user's, not an anonymous or proxied one.
+    fn own_account(&self, username: &str, purpose: &str) -> Result<(), RotationError> {
+        let (account_user, account_host) = &self.current_user;
+        if account_user != username || self.login_user != username {
+            return Err(self.database(
+                "change the password",
+                format!(
+                    "the session logged in as `{}` is the account `{account_user}`@`{account_host}`, \
+                     not the user `{username}`; {purpose} (check for anonymous accounts or proxy \
+                     grants matching the user)",
+                    self.login_user
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the pair of `base`@`host` is in the function's record of pairs. A server
+    /// where the record does not exist yet has none.
+    async fn pair_recorded(&mut self, base: &str, host: &str) -> Result<bool, RotationError> {
+        let action = "read the record of alternating pairs";
+        let exists = self
+            .rows_with(
+                "SELECT COUNT(*) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'alternating_pairs'",
+                vec![account::MARK_SCHEMA.to_owned()],
+                action,
+            )
+            .await?;
+        if count(&exists) == 0 {
+            return Ok(false);
+        }
+        let rows = self
+            .rows_with(
+                account::MARK_QUERY,
+                vec![base.to_owned(), host.to_owned()],
+                action,
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Records the pair of `base`@`host` (`how`: created or adopted), creating the record's
+    /// table on first use.
+    async fn record_pair(
+        &mut self,
+        base: &str,
+        host: &str,
+        how: &str,
+    ) -> Result<(), RotationError> {
+        let action = "record the alternating pair";
+        for sql in account::MARK_SETUP {
+            self.run(sql, action, true).await?;
+        }
+        self.rows_with(
+            account::MARK_INSERT,
+            vec![base.to_owned(), host.to_owned(), how.to_owned()],
+            action,
+        )
+        .await
+        .map(drop)
     }
 
     /// The grants of `user`@`host`, parsed; `None` when the account does not exist.
@@ -392,18 +558,23 @@ impl MySqlSession {
         }
     }
 
-    /// The checks before any change to the partner: it is not the master user, and it holds
-    /// nothing the user lacks. Returns the user's grants.
+    /// The checks before any change to the partner: the two users are each other's partners;
+    /// the partner is not the master user, not a role or granted to other accounts, not
+    /// locked, holds nothing the user lacks, has a plugin the function can set a password for
+    /// without logging it, and (when it exists and the purpose is a rotation) belongs to a
+    /// pair the function recorded.
     async fn check_partner(
         &mut self,
         template: &str,
         host: &str,
         target: &str,
-    ) -> Result<Vec<Line>, RotationError> {
+        purpose: Purpose,
+    ) -> Result<PartnerPlan, RotationError> {
         let refuse = |problem: String| RotationError::UnsafePartner {
             user: target.to_owned(),
             problem,
         };
+        let base = account::pair_base(template, target).map_err(refuse)?;
         if target == self.current_user.0 || target == self.login_user {
             return Err(refuse(format!(
                 "`{target}` is the master user this function logs in as"
@@ -415,16 +586,90 @@ impl MySqlSession {
                 format!("the account `{template}`@`{host}` does not exist"),
             )
         })?;
-        if let Some(target_lines) = self.grants(target, host).await? {
-            let beyond = grants::excess(&template_lines, &target_lines);
-            if !beyond.is_empty() {
+        // The record of pairs decides which existing accounts may be changed: a user that can
+        // write it could have another team's account taken as its partner.
+        if let Some(grant) = grants::writes_schema(&template_lines, account::MARK_SCHEMA) {
+            return Err(refuse(format!(
+                "`{template}` holds {grant}, so whoever holds its password can write the \
+                 function's record of pairs ({}) and have any account taken as its partner; \
+                 revoke it (only the master user writes the record)",
+                account::MARK_TABLE
+            )));
+        }
+        let template_plugin = self.account_info(Some((template, host))).await?.plugin;
+        self.server
+            .check_plugin(&template_plugin)
+            .map_err(|problem| refuse(format!("the user `{template}`@`{host}`: {problem}")))?;
+        if let Some(query) = self.server.role_query() {
+            let rows = self
+                .rows_with(query, vec![target.to_owned()], "read the server's roles")
+                .await?;
+            if count(&rows) > 0 {
                 return Err(refuse(format!(
-                    "`{target}`@`{host}` holds {}, which `{template}` lacks",
-                    beyond.join(", ")
+                    "`{target}` is a role, or is granted to other accounts as one; the \
+                     partner must be a login user of its own"
                 )));
             }
         }
-        Ok(template_lines)
+        let Some(target_lines) = self.grants(target, host).await? else {
+            return Ok(PartnerPlan {
+                template_lines,
+                template_plugin,
+                target: None,
+                base,
+            });
+        };
+        let beyond = grants::excess(&template_lines, &target_lines);
+        if !beyond.is_empty() {
+            return Err(refuse(format!(
+                "`{target}`@`{host}` holds {}, which `{template}` lacks",
+                beyond.join(", ")
+            )));
+        }
+        let info = self.account_info(Some((target, host))).await?;
+        // The partner's TLS requirement becomes the user's; never a weaker one, since the
+        // partner's owner (or an operator) may have set it on purpose.
+        let template_requirement = self.requirement(template, host, &template_lines).await?;
+        let target_requirement = self.requirement(target, host, &target_lines).await?;
+        if !template_requirement.at_least(&target_requirement) {
+            let clause = |r: &Requirement| r.clause(self.server.no_backslash_escapes());
+            return Err(refuse(format!(
+                "`{target}`@`{host}` requires TLS `REQUIRE {}`, and `{template}` only \
+                 `REQUIRE {}`: the function never lowers a partner's requirement. Give \
+                 `{template}` the same requirement (ALTER USER ... REQUIRE), or change the \
+                 partner's by hand if the weaker one is meant",
+                clause(&target_requirement),
+                clause(&template_requirement)
+            )));
+        }
+        if info.locked {
+            return Err(refuse(format!(
+                "`{target}`@`{host}` is locked (ACCOUNT LOCK): someone disabled it on \
+                 purpose; unlock it (ALTER USER ... ACCOUNT UNLOCK) if it is the pair's, or \
+                 drop it"
+            )));
+        }
+        self.server
+            .check_plugin(&info.plugin)
+            .map_err(|problem| refuse(format!("`{target}`@`{host}`: {problem}")))?;
+        if purpose == Purpose::Rotate && !self.pair_recorded(&base, host).await? {
+            return Err(refuse(format!(
+                "`{target}`@`{host}` exists, but this function did not create it and no \
+                 operator adopted it (the pair `{base}`/`{base}{}` is not in \
+                 {}), so it may be another team's account. If the pair is yours (for example \
+                 made by an earlier rotation function or AWS's rotation template), adopt it: \
+                 invoke the function with {{\"Action\": \"adopt-partner\", \"SecretId\": \
+                 \"<this secret's ARN>\"}}",
+                crate::alternating::CLONE_SUFFIX,
+                account::MARK_TABLE,
+            )));
+        }
+        Ok(PartnerPlan {
+            template_lines,
+            template_plugin,
+            target: Some(info.plugin),
+            base,
+        })
     }
 
     fn database(&self, action: &'static str, detail: String) -> RotationError {
@@ -447,41 +692,38 @@ impl Session for MySqlSession {
     ) -> Result<(), RotationError> {
         // Both statements change the account the server matched (CURRENT_USER()): refuse
         // unless that is the login user itself, not an anonymous or proxied account.
-        let (account_user, account_host) = &self.current_user;
-        if account_user != username || self.login_user != username {
-            return Err(self.database(
-                "change the password",
-                format!(
-                    "the session logged in as `{}` is the account `{account_user}`@`{account_host}`, \
-                     not the user `{username}`; the function only changes the login user's own \
-                     password (check for anonymous accounts or proxy grants matching the user)",
-                    self.login_user
-                ),
-            ));
-        }
-        let literal = self.quote(password.expose_secret());
-        let sql = self.server.set_own_password(&literal);
-        self.run(&sql, "change the password", false).await
+        self.own_account(
+            username,
+            "the function only changes the login user's own password",
+        )?;
+        let action = "change the password";
+        let plugin = self.own_plugin(action).await?;
+        let sql = self
+            .server
+            .set_own_password(
+                &plugin,
+                password.expose_secret(),
+                self.login_password.expose_secret(),
+            )
+            .map_err(|problem| self.database(action, problem))?;
+        self.run(&sql, action, false).await
     }
 
+    /// The template of an alternating pair is the account the server matched: refused, like
+    /// an own password change, unless that is the login user's (a proxy or an anonymous
+    /// account shadowing the user must not become the template).
     async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
+        let login_user = self.login_user.clone();
+        self.own_account(
+            &login_user,
+            "the function copies only the login user's own account",
+        )?;
         Ok(Some(self.current_user.1.clone()))
     }
 
     async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
-        let (account_user, account_host) = &self.current_user;
-        if account_user != username || self.login_user != username {
-            return Err(self.database(
-                "change the password",
-                format!(
-                    "the session logged in as `{}` is the account `{account_user}`@`{account_host}`, \
-                     not the user `{username}`; a rotation would refuse to change the password \
-                     (check for anonymous accounts or proxy grants matching the user)",
-                    self.login_user
-                ),
-            ));
-        }
-        Ok(())
+        self.own_account(username, "a rotation would refuse to change the password")?;
+        self.own_plugin("change the password").await.map(drop)
     }
 
     async fn rehearse_clone(
@@ -491,7 +733,10 @@ impl Session for MySqlSession {
         target: &str,
     ) -> Result<(), RotationError> {
         let host = host.unwrap_or("%");
-        let template_lines = self.check_partner(template, host, target).await?;
+        let template_lines = self
+            .check_partner(template, host, target, Purpose::Rotate)
+            .await?
+            .template_lines;
         // The master creates the partner and grants it the user's privileges: it needs CREATE
         // USER and the grant option, and every privilege the user holds.
         let (master, master_host) = self.current_user.clone();
@@ -523,6 +768,22 @@ impl Session for MySqlSession {
         if !grant_option {
             missing.push("GRANT OPTION on *.*".to_owned());
         }
+        // The record of pairs: created on first use, then read and written.
+        let schema = quote_identifier(account::MARK_SCHEMA);
+        for name in ["CREATE", "SELECT", "INSERT"] {
+            let held = master_lines.iter().any(|line| match line {
+                Line::Grant {
+                    privileges, object, ..
+                } => {
+                    (object.is_global() || (object.kind.is_none() && object.db == schema))
+                        && privileges.iter().any(|p| is_all(p) || p.name == name)
+                }
+                _ => false,
+            });
+            if !held {
+                missing.push(format!("{name} on {schema}.* (the record of pairs)"));
+            }
+        }
         missing.extend(
             grants::ungrantable(&master_lines, &template_lines)
                 .into_iter()
@@ -541,12 +802,14 @@ impl Session for MySqlSession {
         Ok(())
     }
 
-    /// Refuses a partner that is the master user or holds anything the user does not, then
-    /// creates it if needed, sets its password, replays every grant of the user (GRANT lines,
-    /// then partial revokes, then the default role) for the same host pattern and copies the
-    /// TLS requirement exactly. Grants added to the user since the last rotation follow; a
-    /// grant added to the partner by hand stops the rotation (it is never silently revoked,
-    /// since that is what a takeover of another user would look like, too).
+    /// Refuses an unsafe partner (see [`MySqlSession::check_partner`]), then: a new partner
+    /// is recorded as the function's, and created with its password (a hash where the server
+    /// would log the password) and the user's TLS requirement in one statement; an existing
+    /// one gets the user's TLS requirement first, then its password. Every grant of the user
+    /// is then replayed (GRANT lines, then partial revokes, then the default role) for the
+    /// same host pattern. Grants added to the user since the last rotation follow; a grant
+    /// added to the partner by hand stops the rotation (it is never silently revoked, since
+    /// that is what a takeover of another user would look like, too).
     async fn clone_user(
         &mut self,
         template: &str,
@@ -555,17 +818,55 @@ impl Session for MySqlSession {
         password: &SecretString,
     ) -> Result<(), RotationError> {
         let host = host.unwrap_or("%");
-        let template_lines = self.check_partner(template, host, target).await?;
-        let requirement = self.requirement(template, host, &template_lines).await?;
-
+        let plan = self
+            .check_partner(template, host, target, Purpose::Rotate)
+            .await?;
+        let requirement = self
+            .requirement(template, host, &plan.template_lines)
+            .await?;
+        let clause = requirement.clause(self.server.no_backslash_escapes());
         let target_account = self.server.account(target, host);
-        let password = self.quote(password.expose_secret());
-        let create = format!("CREATE USER IF NOT EXISTS {target_account} IDENTIFIED BY {password}");
-        self.run(&create, "create the alternate user", false)
-            .await?;
-        let set_password = self.server.set_password_for(&target_account, &password);
-        self.run(&set_password, "set the alternate user's password", false)
-            .await?;
+        match &plan.target {
+            None => {
+                // Recorded first: a retry after a crash between the two finds the pair its own.
+                self.record_pair(&plan.base, host, "created").await?;
+                let statements = self
+                    .server
+                    .create_user(
+                        &target_account,
+                        &plan.template_plugin,
+                        &clause,
+                        password.expose_secret(),
+                    )
+                    .map_err(|problem| self.database("create the alternate user", problem))?;
+                for sql in statements {
+                    self.run(&sql, "create the alternate user", false).await?;
+                }
+            }
+            Some(plugin) => {
+                let require = self.server.require_statement(
+                    &target_account,
+                    &requirement,
+                    self.server.no_backslash_escapes(),
+                );
+                self.run(&require, "copy the user's TLS requirement", true)
+                    .await?;
+                let action = "set the alternate user's password";
+                let sql = self
+                    .server
+                    .set_password_for(&target_account, plugin, password.expose_secret())
+                    .map_err(|problem| self.database(action, problem))?;
+                self.run(&sql, action, false).await?;
+                if let Some(discard) = self.server.discard_old_password(&target_account) {
+                    self.run(
+                        &discard,
+                        "discard the alternate user's secondary password",
+                        true,
+                    )
+                    .await?;
+                }
+            }
+        }
 
         // GRANT is additive and the partner holds nothing beyond the user (checked above), so
         // replaying the user's lines makes the two equal; partial revokes come after the grants
@@ -575,20 +876,51 @@ impl Session for MySqlSession {
             Line::Revoke { .. } => 1,
             Line::DefaultRole { .. } => 2,
         };
-        let mut replay: Vec<&Line> = template_lines.iter().collect();
+        let mut replay: Vec<&Line> = plan.template_lines.iter().collect();
         replay.sort_by_key(|line| order(line));
         for line in replay {
             let sql = line.replay_for(&target_account);
             self.run(&sql, "copy a grant to the alternate user", true)
                 .await?;
         }
-        let require = self.server.require_statement(
-            &target_account,
-            &requirement,
-            self.server.no_backslash_escapes(),
-        );
-        self.run(&require, "copy the user's TLS requirement", true)
-            .await
+        Ok(())
+    }
+
+    async fn adopt_partner(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+    ) -> Result<(), RotationError> {
+        let host = host.unwrap_or("%");
+        let plan = self
+            .check_partner(template, host, target, Purpose::Adopt)
+            .await?;
+        if plan.target.is_none() {
+            return Err(RotationError::UnsafePartner {
+                user: target.to_owned(),
+                problem: format!(
+                    "`{target}`@`{host}` does not exist, so there is nothing to adopt: the \
+                     next rotation creates it"
+                ),
+            });
+        }
+        self.record_pair(&plan.base, host, "adopted").await
+    }
+
+    async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {
+        let names = self.server.reported_settings();
+        let columns: Vec<String> = names.iter().map(|n| format!("@@GLOBAL.{n}")).collect();
+        let sql = format!("SELECT {}", columns.join(", "));
+        let rows = self.rows(&sql, "read the server's settings").await?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        Ok(names
+            .iter()
+            .zip(row)
+            .filter_map(|(name, value)| {
+                Server::setting_note(name, value.as_deref().unwrap_or_default())
+            })
+            .collect())
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {
