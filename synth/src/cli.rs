@@ -24,9 +24,11 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render the stack of CONFIG to stdout, or to FILE with -o. A stack past
-    /// `layout.inline_schedules_max` databases also writes its nested stacks
-    /// next to FILE (FILE.schedules-N, before FILE's extension); -o is then required.
+    /// Render the stack of CONFIG to FILE with -o, and next to it the settings
+    /// layer zip (FILE.settings.zip, in place of FILE's extension) and, past
+    /// `layout.inline_schedules_max` databases, the nested stacks
+    /// (FILE.schedules-N, before FILE's extension). Without -o the main
+    /// template goes to stdout for reading, and no zip is written.
     Render {
         config: PathBuf,
         #[arg(short, long, value_name = "FILE")]
@@ -70,15 +72,36 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// Every file of the stack of `config`, the main template (named like
-/// `output`, or after the config) first.
-fn render_files(config: &Path, output: Option<&Path>) -> Result<Vec<(String, String)>> {
+/// `output`, or after the config) first, and the settings layer zip.
+fn render_files(config: &Path, output: Option<&Path>) -> Result<crate::Rendered> {
     let source = read(config)?;
     let shown = config.display().to_string();
     let parent = match output.and_then(Path::file_name) {
         Some(name) => name.to_string_lossy().into_owned(),
         None => crate::default_parent_file(&shown),
     };
-    crate::render_files(&source, &shown, &parent)
+    crate::render_stack(&source, &shown, &parent)
+}
+
+/// Why the committed settings zip at `path` is not `rendered`'s, or `None`.
+fn stale_settings(path: &Path, rendered: &crate::Rendered) -> Option<String> {
+    let committed = match fs::read(path) {
+        Ok(bytes) if bytes == rendered.settings_zip => return None,
+        Ok(bytes) => bytes,
+        Err(e) => return Some(format!("is missing ({e})")),
+    };
+    Some(match crate::settings::read_zip(&committed) {
+        Ok(json) => match crate::check::stale_diff(
+            &json,
+            &rendered.settings_json,
+            &format!("{}:{}", path.display(), crate::settings::entry_name()),
+        ) {
+            Some(diff) => format!("is stale: its settings differ\n{diff}"),
+            None => "is stale: same settings, other bytes (written by another version of synth)"
+                .to_owned(),
+        },
+        Err(e) => format!("is not a settings layer zip ({e})"),
+    })
 }
 
 /// Nested templates of `output` numbered past `count`: left from a larger
@@ -97,9 +120,13 @@ fn leftover_nested(output: &Path, count: usize) -> Vec<PathBuf> {
 pub fn execute(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Render { config, output } => {
-            let files = render_files(&config, output.as_deref())?;
+            let rendered = render_files(&config, output.as_deref())?;
+            let files = &rendered.files;
             match output {
                 Some(path) => {
+                    let zip = path.with_file_name(&rendered.settings_file);
+                    fs::write(&zip, &rendered.settings_zip)
+                        .map_err(|source| Error::Write { path: zip, source })?;
                     // The main template, then its nested templates next to it.
                     for (i, (name, text)) in files.iter().enumerate() {
                         let to = if i == 0 {
@@ -123,12 +150,20 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                 None if files.len() > 1 => {
                     return Err(Error::NeedsOutput { files: files.len() });
                 }
-                None => write_stdout(&files[0].1)?,
+                None => {
+                    write_stdout(&files[0].1)?;
+                    // Stdout is for reading: the template names a zip that only -o writes.
+                    eprintln!(
+                        "note: the settings layer zip ({}) is written only with -o FILE; deploy a stack rendered with -o",
+                        rendered.settings_file
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, against } => {
-            let files = render_files(&config, Some(&against))?;
+            let rendered = render_files(&config, Some(&against))?;
+            let files = &rendered.files;
             let fix = format!(
                 "Run `synth render {} -o {}` (or `make examples`) and commit the result.",
                 config.display(),
@@ -164,6 +199,11 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                     );
                     fresh = false;
                 }
+            }
+            let zip = against.with_file_name(&rendered.settings_file);
+            if let Some(problem) = stale_settings(&zip, &rendered) {
+                eprintln!("{} {problem}. {fix}", zip.display());
+                fresh = false;
             }
             for stale in leftover_nested(&against, files.len() - 1) {
                 eprintln!(

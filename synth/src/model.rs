@@ -40,6 +40,8 @@ pub struct Stack {
     /// The overdue-rotation audit: its schedule, invoke permission, alarm and
     /// the role's `ListSecrets` (`alerts.overdue_audit`).
     pub overdue_audit: bool,
+    /// The settings layer's zip and digest (set by [`crate::render_stack`]).
+    pub settings_layer: crate::settings::Layer,
 }
 
 /// The function's execution role.

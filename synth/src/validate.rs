@@ -187,6 +187,7 @@ impl Validator<'_> {
             databases,
             layout,
             overdue_audit: raw.alerts.overdue_audit,
+            settings_layer: crate::settings::Layer::default(),
         }
     }
 

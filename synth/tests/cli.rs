@@ -44,6 +44,52 @@ fn render_then_check_passes_and_a_stale_file_fails() {
 }
 
 #[test]
+fn render_writes_the_settings_zip_and_check_fails_when_it_is_stale_or_missing() {
+    let out = scratch("settings.template.yaml");
+    let render = || {
+        execute(Args {
+            command: Command::Render {
+                config: example(),
+                output: Some(out.clone()),
+            },
+        })
+        .unwrap()
+    };
+    let check = || {
+        execute(Args {
+            command: Command::Check {
+                config: example(),
+                against: out.clone(),
+            },
+        })
+        .unwrap()
+    };
+    assert_eq!(render(), ExitCode::SUCCESS);
+    let zip = scratch("settings.settings.zip");
+    let bytes = std::fs::read(&zip).unwrap();
+    let json = synth::settings::read_zip(&bytes).unwrap();
+    assert!(
+        json.contains("\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/orders/app-"),
+        "{json}"
+    );
+    assert!(json.contains("\"strategy\":\"single-user\""), "{json}");
+    assert_eq!(check(), ExitCode::SUCCESS);
+
+    // Another config's settings: stale, though the template is fresh.
+    let other = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/mysql-alternating-users.settings.zip");
+    std::fs::copy(&other, &zip).unwrap();
+    assert_eq!(check(), ExitCode::FAILURE);
+    std::fs::remove_file(&zip).unwrap();
+    assert_eq!(check(), ExitCode::FAILURE);
+
+    // Rendering again gives the same bytes.
+    assert_eq!(render(), ExitCode::SUCCESS);
+    assert_eq!(std::fs::read(&zip).unwrap(), bytes);
+    assert_eq!(check(), ExitCode::SUCCESS);
+}
+
+#[test]
 fn missing_config_is_an_error_naming_the_path() {
     let err = execute(Args {
         command: Command::Render {

@@ -144,7 +144,22 @@ fn appending_a_database_changes_only_the_last_nested_stack() {
         .filter(|(b, a)| b != a)
         .map(|(b, _)| b.0.as_str())
         .collect();
-    assert_eq!(changed, ["fleet.schedules-10.template.yaml"]);
+    assert_eq!(
+        changed,
+        ["fleet.template.yaml", "fleet.schedules-10.template.yaml"]
+    );
+    // In the main template, only the settings layer's digest: the new secret's settings.
+    let lines = |t: &str| t.lines().map(str::to_owned).collect::<Vec<_>>();
+    let (b, a) = (lines(&before[0].1), lines(&after[0].1));
+    assert_eq!(b.len(), a.len());
+    let differ: Vec<&String> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y)
+        .map(|(x, _)| x)
+        .collect();
+    assert_eq!(differ.len(), 1, "{differ:?}");
+    assert!(differ[0].contains("settings.json sha256"), "{differ:?}");
 }
 
 #[test]

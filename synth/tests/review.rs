@@ -35,9 +35,15 @@ fn adding_a_database_changes_only_its_lines() {
             ChangeTag::Equal => {}
         }
     }
-    // Nothing is removed: the secret in the policy, then the database's own
+    // Nothing is removed but the settings layer's digest (the settings now
+    // hold the new secret); the secret in the policy, then the database's own
     // schedule block, are added.
-    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0].contains("settings.json sha256"), "{removed:?}");
+    let added: Vec<String> = added
+        .into_iter()
+        .filter(|l| !l.contains("settings.json sha256"))
+        .collect();
     assert!(
         added[0].contains("prod/invoices/app-Xy12Zw") && added[0].contains("# invoices"),
         "{added:?}"

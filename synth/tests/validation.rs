@@ -302,6 +302,28 @@ fn master_secret_with_single_user() {
 }
 
 #[test]
+fn master_secret_rotated_by_a_later_database() {
+    // orders alternates with billing's secret as its master; billing comes later.
+    let src = format!(
+        "{}{SECOND}",
+        with(
+            "    strategy: single-user\n",
+            "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-GhIjKl\n",
+        )
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "master_secret_arn"),
+        &[
+            "`databases[0].master_secret_arn`",
+            "rotated by database `billing`",
+            "its own secret",
+        ],
+    );
+}
+
+#[test]
 fn no_databases() {
     let start = BASE.find("  - name: orders").unwrap();
     let src = format!("{}[]\n", &BASE[..start].trim_end_matches('\n'));

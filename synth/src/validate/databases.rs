@@ -92,14 +92,39 @@ impl Validator<'_> {
     pub(super) fn databases(&mut self, raw: &[RawDatabase]) -> Vec<Database> {
         self.at_least_one_database(raw);
         let mut earlier = Earlier::default();
-        raw.iter()
+        let models = raw
+            .iter()
             .enumerate()
             .map(|(index, raw)| {
                 let entry = Entry::new(index, raw);
                 self.database(&entry, &mut earlier);
                 entry.model()
             })
-            .collect()
+            .collect();
+        for (index, raw) in raw.iter().enumerate() {
+            self.master_secret_is_not_rotated_here(&Entry::new(index, raw), &earlier);
+        }
+        models
+    }
+
+    /// A used master secret is not rotated by another database of the stack:
+    /// the function would change the admin's password as an ordinary user's,
+    /// and the settings file the function reads refuses such a stack.
+    /// Checked after every entry, so a later entry's secret counts too.
+    fn master_secret_is_not_rotated_here(&mut self, d: &Entry<'_>, all: &Earlier) {
+        let Some(master) = d.used_master_secret() else {
+            return;
+        };
+        if master == d.raw.secret_arn {
+            return; // master_secret_is_not_the_rotated_secret says it
+        }
+        if let Some(other) = all.secrets.get(master) {
+            self.err(
+                &d.at("master_secret_arn"),
+                format!("the master secret is rotated by database `{other}` of this stack"),
+                "give the admin user its own secret that no database of this config rotates (rotate it in another stack, or let RDS manage it)",
+            );
+        }
     }
 
     /// Every rule of one entry, in the order their diagnostics are reported.
