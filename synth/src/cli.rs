@@ -25,10 +25,10 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render the stack of CONFIG to FILE with -o, and next to it the settings
-    /// layer zip (FILE.settings.zip, in place of FILE's extension) and, past
-    /// `layout.inline_schedules_max` databases, the nested stacks
-    /// (FILE.schedules-N, before FILE's extension). Without -o the main
-    /// template goes to stdout for reading, and no zip is written.
+    /// layer zip (FILE.settings.zip, in place of FILE's extension) and the
+    /// nested stacks of rotation schedules (FILE.schedules-BB, before FILE's
+    /// extension, one per bucket of database names). Without -o the main
+    /// template goes to stdout for reading, and nothing else is written.
     Render {
         config: PathBuf,
         #[arg(short, long, value_name = "FILE")]
@@ -104,16 +104,37 @@ fn stale_settings(path: &Path, rendered: &crate::Rendered) -> Option<String> {
     })
 }
 
-/// Nested templates of `output` numbered past `count`: left from a larger
-/// stack, they would be uploaded by nobody and reviewed by mistake.
-fn leftover_nested(output: &Path, count: usize) -> Vec<PathBuf> {
+/// Nested templates next to `output` that the stack no longer renders: left
+/// from a bucket that lost its last database (or from the positional layout
+/// of earlier versions, `NAME.schedules-1...`), they would be uploaded by
+/// nobody and reviewed by mistake.
+fn leftover_nested(output: &Path, files: &[(String, String)]) -> Vec<PathBuf> {
     let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Vec::new();
     };
-    (count + 1..)
-        .map(|i| output.with_file_name(crate::layout::nested_file_name(&name, i)))
-        .take_while(|p| p.exists())
-        .collect()
+    let rendered = |p: &PathBuf| {
+        files
+            .iter()
+            .any(|(f, _)| p.file_name().is_some_and(|n| n.to_string_lossy() == *f))
+    };
+    let buckets = (0..crate::layout::BUCKETS)
+        .map(|b| output.with_file_name(crate::layout::nested_file_name(&name, b)));
+    let positional = (1..)
+        .map(|i| {
+            output.with_file_name(crate::layout::nested_file_name(&name, 0).replacen(
+                ".schedules-00",
+                &format!(".schedules-{i}"),
+                1,
+            ))
+        })
+        .take_while(|p| p.exists());
+    let mut out: Vec<PathBuf> = buckets
+        .chain(positional)
+        .filter(|p| p.exists() && !rendered(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Runs one command; returns the process exit code.
@@ -136,26 +157,24 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                         };
                         fs::write(&to, text).map_err(|source| Error::Write { path: to, source })?;
                     }
-                    for stale in leftover_nested(&path, files.len() - 1) {
+                    for stale in leftover_nested(&path, files) {
                         fs::remove_file(&stale).map_err(|source| Error::Write {
                             path: stale.clone(),
                             source,
                         })?;
                         eprintln!(
-                            "removed {}: the stack has fewer nested stacks now",
+                            "removed {}: the stack no longer has this nested stack",
                             stale.display()
                         );
                     }
                 }
-                None if files.len() > 1 => {
-                    return Err(Error::NeedsOutput { files: files.len() });
-                }
                 None => {
                     write_stdout(&files[0].1)?;
-                    // Stdout is for reading: the template names a zip that only -o writes.
+                    // Stdout is for reading: the template names files that only -o writes.
                     eprintln!(
-                        "note: the settings layer zip ({}) is written only with -o FILE; deploy a stack rendered with -o",
-                        rendered.settings_file
+                        "note: only the main template was printed; its settings layer zip ({}) and {} nested template(s) are written only with -o FILE: deploy a stack rendered with -o",
+                        rendered.settings_file,
+                        files.len() - 1
                     );
                 }
             }
@@ -205,12 +224,11 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                 eprintln!("{} {problem}. {fix}", zip.display());
                 fresh = false;
             }
-            for stale in leftover_nested(&against, files.len() - 1) {
+            for stale in leftover_nested(&against, files) {
                 eprintln!(
-                    "{} is left over: {} renders {} nested stacks. Delete it, or {fix}",
+                    "{} is left over: {} does not render it. Delete it, or {fix}",
                     stale.display(),
                     config.display(),
-                    files.len() - 1
                 );
                 fresh = false;
             }

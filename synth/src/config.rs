@@ -66,27 +66,15 @@ impl Default for RawAlerts {
     }
 }
 
-/// Where the rotation schedules go. Up to `inline_schedules_max` databases,
-/// the schedules are in the main template; past it, in nested stacks of
-/// `schedules_per_nested_stack` each, in files next to the main template.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// Retired keys of an earlier layout, kept only to say what replaced them:
+/// schedules now always go to nested stacks chosen by each database's name.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLayout {
-    /// Most databases whose schedules stay in the main template (default 50;
-    /// 0 always uses nested stacks).
-    pub inline_schedules_max: usize,
-    /// Schedules per nested stack, at least 1 (default 100).
-    #[schemars(range(min = 1))]
-    pub schedules_per_nested_stack: usize,
-}
-
-impl Default for RawLayout {
-    fn default() -> Self {
-        RawLayout {
-            inline_schedules_max: crate::layout::DEFAULT_INLINE_SCHEDULES_MAX,
-            schedules_per_nested_stack: crate::layout::DEFAULT_SCHEDULES_PER_NESTED_STACK,
-        }
-    }
+    /// Retired: refused with the fix. Schedules are always in nested stacks.
+    pub inline_schedules_max: Option<usize>,
+    /// Retired: refused with the fix. A database's nested stack is chosen by its name.
+    pub schedules_per_nested_stack: Option<usize>,
 }
 
 /// Where the function runs: it must reach the databases and Secrets Manager.

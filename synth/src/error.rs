@@ -72,10 +72,6 @@ pub enum Error {
         file: String,
         source: serde_yaml_ng::Error,
     },
-    #[error(
-        "the stack renders to {files} files (a main template and nested stacks of rotation schedules): give `-o FILE`, and the nested templates are written next to it"
-    )]
-    NeedsOutput { files: usize },
     #[error("cannot start the runtime that invokes the function")]
     Runtime { source: std::io::Error },
     #[error("cannot serialize the JSON schema")]

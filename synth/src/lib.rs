@@ -101,7 +101,7 @@ pub fn render_stack(source: &str, file: &str, parent_file: &str) -> Result<Rende
         let text = render::render_nested(&stack, &nested)?;
         files.push((nested.file.clone(), text));
     }
-    let shapes = limits::check(&files, stack.nests_schedules())?;
+    let shapes = limits::check(&files)?;
     Ok(Rendered {
         files,
         settings_file: stack.settings_layer.file.clone(),

@@ -161,21 +161,18 @@ pub fn environment_bytes(variables: &serde_yaml_ng::Mapping) -> usize {
 /// What to change when the main template or a nested one is too big.
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
-    Main { nested: bool },
+    Main,
     Nested,
 }
 
 impl Role {
     fn fix_for_schedules(self) -> &'static str {
         match self {
-            Role::Main { nested: false } => {
-                "lower `layout.inline_schedules_max` so the rotation schedules move to nested stacks, or split the databases into several configs (one stack each)"
-            }
-            Role::Main { nested: true } => {
-                "raise `layout.schedules_per_nested_stack` (fewer nested stacks), or split the databases into several configs (one stack each)"
+            Role::Main => {
+                "the main template holds no schedules; split the databases into several configs (one stack and function each)"
             }
             Role::Nested => {
-                "lower `layout.schedules_per_nested_stack` (each nested stack holds that many schedules)"
+                "this nested stack holds the databases whose names fall in its bucket (see synth/README.md, \"Large stacks\"); split the databases into several configs (one stack and function each)"
             }
         }
     }
@@ -230,16 +227,12 @@ pub fn problems(shape: &Shape, role: Role) -> Vec<String> {
 
 /// Measures every rendered file (the main template first) and fails with all
 /// the limits they pass.
-pub fn check(files: &[(String, String)], nested: bool) -> Result<Vec<Shape>> {
+pub fn check(files: &[(String, String)]) -> Result<Vec<Shape>> {
     let mut shapes = Vec::with_capacity(files.len());
     let mut all = Vec::new();
     for (i, (file, text)) in files.iter().enumerate() {
         let s = shape(file, text)?;
-        let role = if i == 0 {
-            Role::Main { nested }
-        } else {
-            Role::Nested
-        };
+        let role = if i == 0 { Role::Main } else { Role::Nested };
         all.extend(problems(&s, role));
         shapes.push(s);
     }
@@ -270,11 +263,8 @@ mod tests {
     fn each_limit_is_named_with_its_fix() {
         assert!(problems(&shape_of(1000, 500, 200, 200), Role::Nested).is_empty());
         let p = problems(&shape_of(1_000_001, 10, 10, 10), Role::Nested);
-        assert!(
-            p[0].contains("1 MB") && p[0].contains("schedules_per_nested_stack"),
-            "{p:?}"
-        );
-        let p = problems(&shape_of(10, 10, 201, 10), Role::Main { nested: true });
+        assert!(p[0].contains("1 MB") && p[0].contains("bucket"), "{p:?}");
+        let p = problems(&shape_of(10, 10, 201, 10), Role::Main);
         assert!(
             p[0].contains("limit of 200 outputs") && p[0].contains("fix:"),
             "{p:?}"
@@ -312,12 +302,12 @@ mod tests {
         );
         let mut big = s.clone();
         big.environment_bytes = Some(MAX_ENVIRONMENT_BYTES + 1);
-        let p = problems(&big, Role::Main { nested: false });
+        let p = problems(&big, Role::Main);
         assert!(
             p[0].contains("4 KB") && p[0].contains("exclude_characters"),
             "{p:?}"
         );
         big.environment_bytes = Some(MAX_ENVIRONMENT_BYTES);
-        assert!(problems(&big, Role::Main { nested: false }).is_empty());
+        assert!(problems(&big, Role::Main).is_empty());
     }
 }

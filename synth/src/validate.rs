@@ -191,24 +191,28 @@ impl Validator<'_> {
         }
     }
 
-    /// `layout`: a nested stack holds at least one schedule. Upper bounds are
-    /// the CloudFormation limits, which `limits` checks on the rendered files.
+    /// `layout`: its keys are retired. They cut databases into nested stacks
+    /// by position, so removing one moved the schedules after it (and a move
+    /// turns rotation off); a database's place now follows from its name.
     fn layout(&mut self, raw: &crate::config::RawLayout) -> crate::layout::Layout {
-        if raw.schedules_per_nested_stack == 0 {
-            self.err(
-                "layout.schedules_per_nested_stack",
-                "a nested stack must hold at least one rotation schedule",
-                format!(
-                    "use a number from 1 to 490, or remove the key for the default ({})",
-                    crate::layout::DEFAULT_SCHEDULES_PER_NESTED_STACK
-                ),
-            );
+        for (key, set) in [
+            ("inline_schedules_max", raw.inline_schedules_max.is_some()),
+            (
+                "schedules_per_nested_stack",
+                raw.schedules_per_nested_stack.is_some(),
+            ),
+        ] {
+            if set {
+                self.err(
+                    &format!("layout.{key}"),
+                    format!(
+                        "`layout.{key}` is retired: every rotation schedule is in the nested stack its database's name chooses, so no change of the config moves another database's schedule"
+                    ),
+                    "remove the key (and the `layout` section); before deploying to a stack rendered with it, run `synth plan` and read \"Moving a deployed stack to the stable layout\" in synth/README.md",
+                );
+            }
         }
-        crate::layout::Layout {
-            inline_schedules_max: raw.inline_schedules_max,
-            schedules_per_nested_stack: raw.schedules_per_nested_stack.max(1),
-            ..crate::layout::Layout::default()
-        }
+        crate::layout::Layout::default()
     }
 
     /// Tags follow the rules every AWS service applies (the Tagging AWS

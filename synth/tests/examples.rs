@@ -195,19 +195,23 @@ fn freshness_check_catches_missing_stale_and_orphan_templates() {
     let dir = std::env::temp_dir().join(format!("synth-examples-test-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let example = examples_dir().join("postgres-single-user.yaml");
-    // A fresh pair, and a new config whose template was never rendered.
+    // Every file of a config, as `make examples` writes it.
+    let write_all = |config: &Path| {
+        for (name, text) in render_files(config) {
+            fs::write(dir.join(name), text).unwrap();
+        }
+        let (name, zip) = render_settings(config).unwrap();
+        fs::write(dir.join(name), zip).unwrap();
+    };
+    // A fresh config, and a new config whose files were never rendered.
     fs::copy(&example, dir.join("fresh.yaml")).unwrap();
-    fs::write(
-        dir.join("fresh.template.yaml"),
-        render(&dir.join("fresh.yaml")),
-    )
-    .unwrap();
+    write_all(&dir.join("fresh.yaml"));
     let (zip_name, zip) = render_settings(&dir.join("fresh.yaml")).unwrap();
     assert_eq!(zip_name, "fresh.settings.zip");
-    fs::write(dir.join(&zip_name), &zip).unwrap();
     fs::copy(&example, dir.join("new.yaml")).unwrap();
     // A template edited by hand.
     fs::copy(&example, dir.join("edited.yaml")).unwrap();
+    write_all(&dir.join("edited.yaml"));
     let edited = render(&dir.join("edited.yaml")).replace("MemorySize: 256", "MemorySize: 512");
     fs::write(dir.join("edited.template.yaml"), edited).unwrap();
     // Its settings zip, from another config: stale.
@@ -221,63 +225,39 @@ fn freshness_check_catches_missing_stale_and_orphan_templates() {
     fs::write(dir.join("gone.settings.zip"), &zip).unwrap();
     // A template whose config was deleted.
     fs::write(dir.join("gone.template.yaml"), render(&example)).unwrap();
-    // A nested stack template left from a config that had more databases.
+    // A nested stack template of a bucket that lost its last database.
     fs::write(
-        dir.join("fresh.schedules-3.template.yaml"),
+        dir.join("fresh.schedules-30.template.yaml"),
         "Resources: {}\n",
     )
     .unwrap();
+    let new_nested = render_files(&dir.join("new.yaml"))[1].0.clone();
 
-    let mut problems = template_problems(&dir);
+    let problems = template_problems(&dir);
     fs::remove_dir_all(&dir).unwrap();
 
-    assert_eq!(problems.len(), 7, "{problems:#?}");
-    // Sorted: edited (zip, template), fresh (leftover), gone (zip, template), new (zip, template).
+    let expected = [
+        "examples/edited.settings.zip is stale".to_owned(),
+        "examples/edited.template.yaml is stale; run `make examples`".to_owned(),
+        "examples/fresh.schedules-30.template.yaml is a nested stack template that no config renders".to_owned(),
+        "examples/gone.settings.zip is a settings layer zip that no config renders".to_owned(),
+        "examples/gone.template.yaml has no config beside it".to_owned(),
+        format!("examples/{new_nested} is missing"),
+        "examples/new.settings.zip is missing".to_owned(),
+        "examples/new.template.yaml is missing".to_owned(),
+    ];
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    for (problem, start) in problems.iter().zip(&expected) {
+        assert!(
+            problem.starts_with(start.as_str()),
+            "{problem}\n  expected: {start}"
+        );
+        assert!(problem.contains("`make examples`"), "{problem}");
+    }
     assert!(
-        problems[0].starts_with("examples/edited.settings.zip is stale"),
-        "{}",
-        problems[0]
-    );
-    problems.remove(0);
-    assert!(
-        problems[2].starts_with(
-            "examples/gone.settings.zip is a settings layer zip that no config renders"
-        ),
-        "{}",
-        problems[2]
-    );
-    problems.remove(2);
-    assert!(
-        problems[4].starts_with("examples/new.template.yaml is missing"),
-        "{}",
-        problems[4]
-    );
-    problems.remove(4);
-    let leftover = problems.remove(1);
-    assert!(
-        leftover.starts_with(
-            "examples/fresh.schedules-3.template.yaml is a nested stack template that no config renders"
-        ),
-        "{leftover}"
-    );
-    assert!(
-        problems[0].starts_with("examples/edited.template.yaml is stale; run `make examples`")
-            && problems[0].contains("MemorySize: 512")
-            && problems[0].contains("MemorySize: 256"),
-        "{}",
-        problems[0]
-    );
-    assert!(
-        problems[1].starts_with("examples/gone.template.yaml has no config beside it")
-            && problems[1].contains("`make examples`"),
+        problems[1].contains("MemorySize: 512") && problems[1].contains("MemorySize: 256"),
         "{}",
         problems[1]
-    );
-    assert!(
-        problems[2].starts_with("examples/new.settings.zip is missing")
-            && problems[2].contains("run `make examples`"),
-        "{}",
-        problems[2]
     );
 }
 
