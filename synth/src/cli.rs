@@ -41,6 +41,21 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         against: PathBuf,
     },
+    /// Say, per database, what deploying the stack of CONFIG over the stack
+    /// rendered as FILE (the deployed main template, before `package`, with its
+    /// nested templates beside it) does to its rotation schedule: created,
+    /// kept, changed, moved or deleted. Exit 1 when a schedule would move (a
+    /// move turns rotation off), unless --force, which prints the commands that
+    /// turn rotation back on after the deploy.
+    Plan {
+        config: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        against: PathBuf,
+        /// Accept moves; print the `aws secretsmanager rotate-secret` commands
+        /// to run after the deploy.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the JSON Schema of the config file.
     Schema,
     /// Ask the deployed function to check every database of CONFIG (its
@@ -238,6 +253,11 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Plan {
+            config,
+            against,
+            force,
+        } => plan(&config, &against, force),
         Command::Schema => {
             write_stdout(&crate::schema::json_schema()?)?;
             Ok(ExitCode::SUCCESS)
@@ -250,6 +270,34 @@ pub fn execute(args: Args) -> Result<ExitCode> {
             json,
         } => preflight(&config, function_name, endpoint_url, region, json),
     }
+}
+
+/// `synth plan`: the deployed schedules against those CONFIG renders.
+fn plan(config: &Path, against: &Path, force: bool) -> Result<ExitCode> {
+    use crate::plan;
+
+    let rendered = render_files(config, Some(against))?;
+    let before = plan::schedules_on_disk(against)?;
+    let after = plan::schedules(&rendered.files)?;
+    let changes = plan::plan(&before, &after);
+    write_stdout(&plan::report(&changes))?;
+    let moves = plan::moves(&changes);
+    if moves == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let source = read(config)?;
+    let stack = crate::validate::load(&source, &config.display().to_string())?;
+    if !force {
+        eprintln!(
+            "refused: {moves} schedule(s) would move, and CloudFormation deletes a moved schedule after creating it, which turns rotation off for its secret. Keep each database's `name` (a rename moves its schedule), or see \"Moving a deployed stack to the stable layout\" in synth/README.md; `--force` accepts the moves and prints the commands that turn rotation back on after the deploy."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "forced: {moves} schedule(s) move. Right after the deploy, turn their rotation back on (no immediate rotation) with:"
+    );
+    write_stdout(&plan::restore_commands(&changes, &stack.function_name()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `synth preflight`: the invocations run on one thread, a few at a time.

@@ -72,6 +72,8 @@ pub enum Error {
         file: String,
         source: serde_yaml_ng::Error,
     },
+    #[error("cannot plan against `{file}`: {problem}")]
+    Plan { file: String, problem: String },
     #[error("cannot start the runtime that invokes the function")]
     Runtime { source: std::io::Error },
     #[error("cannot serialize the JSON schema")]

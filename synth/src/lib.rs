@@ -16,6 +16,7 @@ pub mod layout;
 pub mod limits;
 pub mod locate;
 pub mod model;
+pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod schedule;
