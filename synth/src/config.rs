@@ -93,9 +93,15 @@ pub struct RawNetwork {
     pub secrets_manager_endpoint: RawEndpoint,
     /// How the function reaches the RDS API, which it asks where an
     /// RDS-managed master secret's database is. Only with `alternating-users`
-    /// databases; omit it when master secrets name their `host`, or when the
-    /// subnets reach the RDS API another way.
+    /// databases, and required when one of them uses an RDS-managed master
+    /// secret (`rds!...`): the function's security group opens no other way
+    /// to the RDS API. Omit it when master secrets name their `host`.
     pub rds_endpoint: Option<RawEndpoint>,
+    /// Subnets of the interface endpoints the stack creates (default:
+    /// `subnet_ids`). An interface endpoint takes at most one subnet per
+    /// Availability Zone, the function any number: list one per zone here when
+    /// `subnet_ids` has two in a zone.
+    pub endpoint_subnet_ids: Option<Vec<String>>,
 }
 
 /// Give exactly one of `create: true` or `security_group_id`.

@@ -64,6 +64,8 @@ pub enum Role {
 pub struct Network {
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
+    /// Subnets of the created interface endpoints (`subnet_ids` unless set).
+    pub endpoint_subnet_ids: Vec<String>,
     pub database_security_group_id: String,
     pub endpoint: Endpoint,
     /// The route to the RDS API, only when some database alternates users.
@@ -374,6 +376,24 @@ impl Stack {
 
     pub fn audit_alarm_period(&self) -> u32 {
         AUDIT_ALARM_PERIOD_SECONDS
+    }
+
+    /// The account of the secrets (all in one, validated), which the
+    /// template asserts is the stack's.
+    pub fn secrets_account(&self) -> &str {
+        crate::arn::secret(&self.databases[0].secret_arn).map_or("", |a| a.account)
+    }
+
+    /// The Region of the secrets (all in one, validated), which the template
+    /// asserts is the stack's.
+    pub fn secrets_region(&self) -> &str {
+        crate::arn::secret(&self.databases[0].secret_arn).map_or("", |a| a.region)
+    }
+
+    /// The dashboard's name, `Fn::Sub` text: dashboards are global to an
+    /// account, so the same config deployed in two Regions needs two names.
+    pub fn dashboard_name_sub(&self) -> String {
+        format!("{}-${{AWS::Region}}", self.function_name())
     }
 
     /// `DB_CA_BUNDLE`: where the driver layer puts the RDS CA bundle.

@@ -169,10 +169,16 @@ fn plan_says_what_a_deploy_does_to_each_schedule_and_refuses_a_move() {
     .unwrap();
 
     // The same config: every schedule kept.
-    assert_eq!(plan_exit(&deployed_cfg, &deployed, false), ExitCode::SUCCESS);
+    assert_eq!(
+        plan_exit(&deployed_cfg, &deployed, false),
+        ExitCode::SUCCESS
+    );
     let same = plan_changes(&format!("{base}{INVOICES}"), &deployed);
     assert_eq!(same.len(), 2);
-    assert!(same.iter().all(|c| matches!(c, Change::Kept(_))), "{same:?}");
+    assert!(
+        same.iter().all(|c| matches!(c, Change::Kept(_))),
+        "{same:?}"
+    );
 
     // invoices removed, orders' schedule changed: deleted and changed.
     let next = scratch("plan-next.yaml");
@@ -194,7 +200,10 @@ fn plan_says_what_a_deploy_does_to_each_schedule_and_refuses_a_move() {
     assert!(text.contains("rotation turns off"), "{text}");
 
     // A rename moves the schedule: refused, unless forced.
-    let renamed = format!("{base}{}", INVOICES.replace("name: invoices", "name: bills"));
+    let renamed = format!(
+        "{base}{}",
+        INVOICES.replace("name: invoices", "name: bills")
+    );
     std::fs::write(&next, &renamed).unwrap();
     assert_eq!(plan_exit(&next, &deployed, false), ExitCode::FAILURE);
     assert_eq!(plan_exit(&next, &deployed, true), ExitCode::SUCCESS);

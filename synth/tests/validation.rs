@@ -578,3 +578,161 @@ fn s3_values_aws_refuses() {
     );
     synth::render_config(&src, "configs/app.yaml").unwrap();
 }
+
+#[test]
+fn rds_managed_master_secret_without_rds_endpoint() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b3c4d-AbCdEf\n",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "master_secret_arn"),
+        &[
+            "`databases[0].master_secret_arn`",
+            "a master secret RDS manages",
+            "add `network.rds_endpoint`",
+        ],
+    );
+    // With the endpoint it renders.
+    let src = src.replace(
+        "  secrets_manager_endpoint:\n    create: true\n",
+        "  secrets_manager_endpoint:\n    create: true\n  rds_endpoint:\n    create: true\n",
+    );
+    synth::render_config(&src, "configs/app.yaml").unwrap();
+}
+
+#[test]
+fn rds_managed_secret_as_the_rotated_secret() {
+    let src = with("secret:orders-AbCdEf", "secret:rds!db-0a1b2c3d-4e5f-AbCdEf");
+    assert_reports(
+        &error(&src),
+        line_of(&src, "secret_arn"),
+        &["one RDS manages", "Secrets Manager refuses"],
+    );
+}
+
+#[test]
+fn s3_artifact_without_object_version() {
+    let src = with(
+        "  layer:\n    path: ../dist/rds-ca-layer.zip\n",
+        "  layer:\n    s3_bucket: artifacts\n    s3_key: rds-ca-layer.zip\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "s3_key"),
+        &[
+            "`code.layer.s3_key`",
+            "never deployed again",
+            "add `s3_object_version`",
+        ],
+    );
+}
+
+#[test]
+fn secrets_of_another_account() {
+    let src = format!(
+        "{BASE}{}",
+        SECOND.replace(
+            ":123456789012:secret:billing",
+            ":210987654321:secret:billing"
+        )
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "secret:billing"),
+        &[
+            "in account `210987654321`",
+            "`123456789012`",
+            "deploy a stack in the other account",
+        ],
+    );
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:210987654321:secret:admin-AbCdEf\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "master_secret_arn"),
+        &[
+            "`databases[0].master_secret_arn`",
+            "in account `210987654321`",
+        ],
+    );
+}
+
+#[test]
+fn the_template_asserts_the_account_and_region_of_its_secrets() {
+    let text = synth::render_config(BASE, "configs/app.yaml").unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let assertions = doc["Rules"]["StackInTheSecretsAccountAndRegion"]["Assertions"]
+        .as_sequence()
+        .unwrap();
+    let equals: Vec<(String, String)> = assertions
+        .iter()
+        .map(|a| {
+            let e = &a["Assert"]["Fn::Equals"];
+            (
+                e[0]["Ref"].as_str().unwrap().to_owned(),
+                e[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        equals,
+        [
+            ("AWS::AccountId".to_owned(), "123456789012".to_owned()),
+            ("AWS::Region".to_owned(), "eu-west-1".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn endpoint_subnets() {
+    let src = with(
+        "  secrets_manager_endpoint:\n",
+        "  endpoint_subnet_ids: [subnet-0123456789abcdef0, subnet-0123456789abcdef0]\n  secrets_manager_endpoint:\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "endpoint_subnet_ids"),
+        &["listed twice"],
+    );
+    // Their own list goes to the endpoint; the function keeps its subnets.
+    let src = with(
+        "  secrets_manager_endpoint:\n",
+        "  endpoint_subnet_ids: [subnet-0aaaaaaaaaaaaaaaa]\n  secrets_manager_endpoint:\n",
+    );
+    let text = synth::render_config(&src, "configs/app.yaml").unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let subnets = |id: &str, path: &[&str]| {
+        let mut v = &doc["Resources"][id]["Properties"];
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        subnets("SecretsManagerEndpoint", &["SubnetIds"]),
+        ["subnet-0aaaaaaaaaaaaaaaa"]
+    );
+    assert_eq!(
+        subnets("RotationFunction", &["VpcConfig", "SubnetIds"]).len(),
+        2
+    );
+    // Without a created endpoint the list is unused.
+    let src = src.replace(
+        "  secrets_manager_endpoint:\n    create: true\n",
+        "  secrets_manager_endpoint:\n    security_group_id: sg-0aaaaaaaaaaaaaaaa\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "endpoint_subnet_ids"),
+        &["creates no interface endpoint"],
+    );
+}
