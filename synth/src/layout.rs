@@ -88,6 +88,9 @@ pub struct NestedStack<'a> {
     pub parent_file: &'a str,
     /// This bucket's databases, sorted by name.
     pub databases: Vec<&'a Database>,
+    /// The logical ID of the nested stack of the previous bucket that holds a
+    /// database, which this one waits for (one bucket's first rotations at a time).
+    pub previous: Option<String>,
 }
 
 impl NestedStack<'_> {
@@ -186,13 +189,16 @@ impl Stack {
         for db in &self.databases {
             buckets.entry(bucket(&db.name)).or_default().push(db);
         }
+        let mut previous = None;
         buckets
             .into_iter()
             .map(|(bucket, mut databases)| {
                 databases.sort_by(|a, b| a.name.cmp(&b.name));
+                let logical_id = nested_logical_id(bucket);
                 NestedStack {
                     bucket,
-                    logical_id: nested_logical_id(bucket),
+                    previous: previous.replace(logical_id.clone()),
+                    logical_id,
                     file: nested_file_name(&self.layout.parent_file, bucket),
                     parent_file: &self.layout.parent_file,
                     databases,
