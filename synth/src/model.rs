@@ -221,6 +221,27 @@ impl Stack {
         }))
     }
 
+    /// KMS key ARNs of rotated secrets, first use first, without repeats.
+    pub fn secret_kms_keys(&self) -> Vec<&str> {
+        dedup(
+            self.databases
+                .iter()
+                .filter_map(|d| d.kms_key_arn.as_deref()),
+        )
+    }
+
+    /// KMS key ARNs of master secrets that no rotated secret uses: the
+    /// function only decrypts with them.
+    pub fn master_only_kms_keys(&self) -> Vec<&str> {
+        let secret_keys = self.secret_kms_keys();
+        dedup(
+            self.databases
+                .iter()
+                .filter_map(|d| d.master_kms_key_arn.as_deref())
+                .filter(|k| !secret_keys.contains(k)),
+        )
+    }
+
     pub fn create_endpoint(&self) -> bool {
         self.network.endpoint == Endpoint::Create
     }

@@ -736,3 +736,41 @@ fn endpoint_subnets() {
         &["creates no interface endpoint"],
     );
 }
+
+/// A master secret's key is used to read only: decrypt, without data keys.
+#[test]
+fn master_secret_keys_get_decrypt_only() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin-AbCdEf\n    kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/11111111-1234-4abc-8def-1234567890ab\n    master_kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/22222222-1234-4abc-8def-1234567890ab\n",
+    );
+    let text = synth::render_config(&src, "configs/app.yaml").unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let statements = doc["Resources"]["RotationFunctionRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"].as_str() == Some(sid))
+            .unwrap_or_else(|| panic!("no {sid}"))
+    };
+    let secret = by_sid("UseSecretKeys");
+    assert_eq!(secret["Action"].as_sequence().unwrap().len(), 2);
+    assert!(
+        serde_yaml_ng::to_string(&secret["Resource"])
+            .unwrap()
+            .contains("11111111-")
+    );
+    let master = by_sid("ReadMasterSecretKeys");
+    assert_eq!(
+        master["Action"].as_sequence().unwrap(),
+        &[serde_yaml_ng::Value::from("kms:Decrypt")]
+    );
+    let resources = serde_yaml_ng::to_string(&master["Resource"]).unwrap();
+    assert!(
+        resources.contains("22222222-") && !resources.contains("11111111-"),
+        "{resources}"
+    );
+}
