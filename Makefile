@@ -4,8 +4,9 @@ VENV  := .venv
 
 .PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean demo
 
-# Start the test servers, run every test with .testenv/env loaded (and the demo, which checks
-# its own output for passwords), always tear down.
+# Start the test servers, run every test with .testenv/env loaded, the Lambda end-to-end test,
+# the example stacks deployed into moto's CloudFormation (package, deploy, update, delete), and
+# the demo (which checks its own output for passwords); always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
 # Plain `cargo test` skips the integration tests without servers; here a skip is a failure
 # (ROTATION_TEST_REQUIRE_SERVERS, also in .testenv/env, set again against a stale env file).
@@ -17,6 +18,7 @@ test:
 	export ROTATION_TEST_REQUIRE_SERVERS=1; \
 	cargo test --workspace --all-targets --no-fail-fast; \
 	bash scripts/lambda-e2e.sh; \
+	bash scripts/deploy-e2e.sh; \
 	NO_COLOR=1 bash scripts/demo.sh >.testenv/demo.log 2>&1 \
 	  || { tail -n 40 .testenv/demo.log; echo "make demo failed (whole output: .testenv/demo.log)"; exit 1; }; \
 	echo "demo: $$(tail -n 1 .testenv/demo.log)"; \
