@@ -41,7 +41,8 @@ testenv-down:
 synth:
 	cargo run -q -p synth -- render examples/postgres-single-user.yaml
 
-# Regenerate every example's committed template (a test fails when one is stale).
+# Regenerate every example's committed files: the template, its nested templates and its
+# settings layer zip (a test fails when one is stale).
 examples:
 	@set -e; for f in examples/*.yaml; do case "$$f" in *.template.yaml) continue;; esac; \
 	  cargo run -q -p synth -- render "$$f" -o "$${f%.yaml}.template.yaml"; done

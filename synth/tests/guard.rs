@@ -271,3 +271,34 @@ fn a_schedule_more_often_than_every_four_hours_fails() {
         );
     }
 }
+
+#[test]
+fn a_schedule_in_the_main_template_fails() {
+    let schedule = yaml(
+        "Type: AWS::SecretsManager::RotationSchedule\nDeletionPolicy: Delete\nUpdateReplacePolicy: Delete\nProperties:\n  SecretId: x\n  RotationLambdaARN: y\n  RotationRules:\n    ScheduleExpression: rate(30 days)\n",
+    );
+    assert_only_rule_fails(
+        "schedules_only_in_nested_stacks",
+        example("postgres-single-user.template.yaml"),
+        |doc| {
+            doc["Resources"]
+                .as_mapping_mut()
+                .unwrap()
+                .insert(Value::from("MovedRotationSchedule"), schedule);
+        },
+    );
+}
+
+#[test]
+fn a_schedule_without_its_deletion_policy_fails() {
+    assert_only_rule_fails(
+        "schedules_say_what_their_removal_does",
+        example("postgres-single-user.schedules-04.template.yaml"),
+        |doc| {
+            doc["Resources"]["OrdersRotationSchedule"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("DeletionPolicy");
+        },
+    );
+}
