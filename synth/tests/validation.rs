@@ -774,3 +774,25 @@ fn master_secret_keys_get_decrypt_only() {
         "{resources}"
     );
 }
+
+/// Lambda refuses a function whose environment passes 4 KB: synth refuses the
+/// config first, naming the value that can grow.
+#[test]
+fn an_environment_past_four_kilobytes() {
+    let src = format!(
+        "{BASE}function:\n  password:\n    exclude_characters: \"{}\"\n",
+        "x".repeat(4_000)
+    );
+    let msg = error(&src);
+    assert!(
+        msg.contains("environment variables of RotationFunction")
+            && msg.contains("4 KB")
+            && msg.contains("exclude_characters"),
+        "{msg}"
+    );
+    let src = format!(
+        "{BASE}function:\n  password:\n    exclude_characters: \"{}\"\n",
+        "x".repeat(100)
+    );
+    synth::render_config(&src, "configs/app.yaml").unwrap();
+}
