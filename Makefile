@@ -48,11 +48,13 @@ examples:
 	  cargo run -q -p synth -- render "$$f" -o "$${f%.yaml}.template.yaml"; done
 
 # A longer run of the generated hostile input: the offline parsers and quoting (5,000 cases
-# each), and names and passwords through the real servers (60 cases per engine).
+# each), 200 random config changes that must move no untouched rotation schedule, and names
+# and passwords through the real servers (60 cases per engine).
 fuzz:
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
 	PROPTEST_CASES=5000 cargo test -p rotation-lambda --test properties; \
+	PROPTEST_CASES=200 cargo test -p synth --test large no_change_moves_an_untouched_schedule; \
 	scripts/testenv.sh up; \
 	. .testenv/env; \
 	PROPTEST_CASES=60 cargo test -p rotation-lambda --test quoting_roundtrip
