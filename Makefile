@@ -4,8 +4,9 @@ VENV  := .venv
 
 .PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean demo
 
-# Start the test servers, run every test with .testenv/env loaded (and the demo, which checks
-# its own output for passwords), always tear down.
+# Start the test servers, run every test with .testenv/env loaded, the Lambda end-to-end test,
+# the example stacks deployed into moto's CloudFormation (package, deploy, update, delete), and
+# the demo (which checks its own output for passwords); always tear down.
 # The exit code is the tests' own; on failure the server log tails are printed first.
 # Plain `cargo test` skips the integration tests without servers; here a skip is a failure
 # (ROTATION_TEST_REQUIRE_SERVERS, also in .testenv/env, set again against a stale env file).
@@ -17,6 +18,7 @@ test:
 	export ROTATION_TEST_REQUIRE_SERVERS=1; \
 	cargo test --workspace --all-targets --no-fail-fast; \
 	bash scripts/lambda-e2e.sh; \
+	bash scripts/deploy-e2e.sh; \
 	NO_COLOR=1 bash scripts/demo.sh >.testenv/demo.log 2>&1 \
 	  || { tail -n 40 .testenv/demo.log; echo "make demo failed (whole output: .testenv/demo.log)"; exit 1; }; \
 	echo "demo: $$(tail -n 1 .testenv/demo.log)"; \
@@ -41,17 +43,20 @@ testenv-down:
 synth:
 	cargo run -q -p synth --no-default-features -- render examples/postgres-single-user.yaml
 
-# Regenerate every example's committed template (a test fails when one is stale).
+# Regenerate every example's committed files: the template, its nested templates and its
+# settings layer zip (a test fails when one is stale).
 examples:
 	@set -e; for f in examples/*.yaml; do case "$$f" in *.template.yaml) continue;; esac; \
 	  cargo run -q -p synth --no-default-features -- render "$$f" -o "$${f%.yaml}.template.yaml"; done
 
 # A longer run of the generated hostile input: the offline parsers and quoting (5,000 cases
-# each), and names and passwords through the real servers (60 cases per engine).
+# each), 200 random config changes that must move no untouched rotation schedule, and names
+# and passwords through the real servers (60 cases per engine).
 fuzz:
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
 	PROPTEST_CASES=5000 cargo test -p rotation-lambda --test properties; \
+	PROPTEST_CASES=200 cargo test -p synth --test large no_change_moves_an_untouched_schedule; \
 	scripts/testenv.sh up; \
 	. .testenv/env; \
 	PROPTEST_CASES=60 cargo test -p rotation-lambda --test quoting_roundtrip

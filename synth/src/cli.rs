@@ -24,9 +24,11 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render the stack of CONFIG to stdout, or to FILE with -o. A stack past
-    /// `layout.inline_schedules_max` databases also writes its nested stacks
-    /// next to FILE (FILE.schedules-N, before FILE's extension); -o is then required.
+    /// Render the stack of CONFIG to FILE with -o, and next to it the settings
+    /// layer zip (FILE.settings.zip, in place of FILE's extension) and the
+    /// nested stacks of rotation schedules (FILE.schedules-BB, before FILE's
+    /// extension, one per bucket of database names). Without -o the main
+    /// template goes to stdout for reading, and nothing else is written.
     Render {
         config: PathBuf,
         #[arg(short, long, value_name = "FILE")]
@@ -38,6 +40,21 @@ pub enum Command {
         config: PathBuf,
         #[arg(long, value_name = "FILE")]
         against: PathBuf,
+    },
+    /// Say, per database, what deploying the stack of CONFIG over the stack
+    /// rendered as FILE (the deployed main template, before `package`, with its
+    /// nested templates beside it) does to its rotation schedule: created,
+    /// kept, changed, moved or deleted. Exit 1 when a schedule would move (a
+    /// move turns rotation off), unless --force, which prints the commands that
+    /// turn rotation back on after the deploy.
+    Plan {
+        config: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        against: PathBuf,
+        /// Accept moves; print the `aws secretsmanager rotate-secret` commands
+        /// to run after the deploy.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the JSON Schema of the config file.
     Schema,
@@ -70,36 +87,82 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// Every file of the stack of `config`, the main template (named like
-/// `output`, or after the config) first.
-fn render_files(config: &Path, output: Option<&Path>) -> Result<Vec<(String, String)>> {
+/// `output`, or after the config) first, and the settings layer zip.
+fn render_files(config: &Path, output: Option<&Path>) -> Result<crate::Rendered> {
     let source = read(config)?;
     let shown = config.display().to_string();
     let parent = match output.and_then(Path::file_name) {
         Some(name) => name.to_string_lossy().into_owned(),
         None => crate::default_parent_file(&shown),
     };
-    crate::render_files(&source, &shown, &parent)
+    crate::render_stack(&source, &shown, &parent)
 }
 
-/// Nested templates of `output` numbered past `count`: left from a larger
-/// stack, they would be uploaded by nobody and reviewed by mistake.
-fn leftover_nested(output: &Path, count: usize) -> Vec<PathBuf> {
+/// Why the committed settings zip at `path` is not `rendered`'s, or `None`.
+fn stale_settings(path: &Path, rendered: &crate::Rendered) -> Option<String> {
+    let committed = match fs::read(path) {
+        Ok(bytes) if bytes == rendered.settings_zip => return None,
+        Ok(bytes) => bytes,
+        Err(e) => return Some(format!("is missing ({e})")),
+    };
+    Some(match crate::settings::read_zip(&committed) {
+        Ok(json) => match crate::check::stale_diff(
+            &json,
+            &rendered.settings_json,
+            &format!("{}:{}", path.display(), crate::settings::entry_name()),
+        ) {
+            Some(diff) => format!("is stale: its settings differ\n{diff}"),
+            None => "is stale: same settings, other bytes (written by another version of synth)"
+                .to_owned(),
+        },
+        Err(e) => format!("is not a settings layer zip ({e})"),
+    })
+}
+
+/// Nested templates next to `output` that the stack no longer renders: left
+/// from a bucket that lost its last database (or from the positional layout
+/// of earlier versions, `NAME.schedules-1...`), they would be uploaded by
+/// nobody and reviewed by mistake.
+fn leftover_nested(output: &Path, files: &[(String, String)]) -> Vec<PathBuf> {
     let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Vec::new();
     };
-    (count + 1..)
-        .map(|i| output.with_file_name(crate::layout::nested_file_name(&name, i)))
-        .take_while(|p| p.exists())
-        .collect()
+    let rendered = |p: &PathBuf| {
+        files
+            .iter()
+            .any(|(f, _)| p.file_name().is_some_and(|n| n.to_string_lossy() == *f))
+    };
+    let buckets = (0..crate::layout::BUCKETS)
+        .map(|b| output.with_file_name(crate::layout::nested_file_name(&name, b)));
+    let positional = (1..)
+        .map(|i| {
+            output.with_file_name(crate::layout::nested_file_name(&name, 0).replacen(
+                ".schedules-00",
+                &format!(".schedules-{i}"),
+                1,
+            ))
+        })
+        .take_while(|p| p.exists());
+    let mut out: Vec<PathBuf> = buckets
+        .chain(positional)
+        .filter(|p| p.exists() && !rendered(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Runs one command; returns the process exit code.
 pub fn execute(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Render { config, output } => {
-            let files = render_files(&config, output.as_deref())?;
+            let rendered = render_files(&config, output.as_deref())?;
+            let files = &rendered.files;
             match output {
                 Some(path) => {
+                    let zip = path.with_file_name(&rendered.settings_file);
+                    fs::write(&zip, &rendered.settings_zip)
+                        .map_err(|source| Error::Write { path: zip, source })?;
                     // The main template, then its nested templates next to it.
                     for (i, (name, text)) in files.iter().enumerate() {
                         let to = if i == 0 {
@@ -109,26 +172,32 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                         };
                         fs::write(&to, text).map_err(|source| Error::Write { path: to, source })?;
                     }
-                    for stale in leftover_nested(&path, files.len() - 1) {
+                    for stale in leftover_nested(&path, files) {
                         fs::remove_file(&stale).map_err(|source| Error::Write {
                             path: stale.clone(),
                             source,
                         })?;
                         eprintln!(
-                            "removed {}: the stack has fewer nested stacks now",
+                            "removed {}: the stack no longer has this nested stack",
                             stale.display()
                         );
                     }
                 }
-                None if files.len() > 1 => {
-                    return Err(Error::NeedsOutput { files: files.len() });
+                None => {
+                    write_stdout(&files[0].1)?;
+                    // Stdout is for reading: the template names files that only -o writes.
+                    eprintln!(
+                        "note: only the main template was printed; its settings layer zip ({}) and {} nested template(s) are written only with -o FILE: deploy a stack rendered with -o",
+                        rendered.settings_file,
+                        files.len() - 1
+                    );
                 }
-                None => write_stdout(&files[0].1)?,
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, against } => {
-            let files = render_files(&config, Some(&against))?;
+            let rendered = render_files(&config, Some(&against))?;
+            let files = &rendered.files;
             let fix = format!(
                 "Run `synth render {} -o {}` (or `make examples`) and commit the result.",
                 config.display(),
@@ -165,12 +234,16 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                     fresh = false;
                 }
             }
-            for stale in leftover_nested(&against, files.len() - 1) {
+            let zip = against.with_file_name(&rendered.settings_file);
+            if let Some(problem) = stale_settings(&zip, &rendered) {
+                eprintln!("{} {problem}. {fix}", zip.display());
+                fresh = false;
+            }
+            for stale in leftover_nested(&against, files) {
                 eprintln!(
-                    "{} is left over: {} renders {} nested stacks. Delete it, or {fix}",
+                    "{} is left over: {} does not render it. Delete it, or {fix}",
                     stale.display(),
                     config.display(),
-                    files.len() - 1
                 );
                 fresh = false;
             }
@@ -180,6 +253,11 @@ pub fn execute(args: Args) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Plan {
+            config,
+            against,
+            force,
+        } => plan(&config, &against, force),
         Command::Schema => {
             write_stdout(&crate::schema::json_schema()?)?;
             Ok(ExitCode::SUCCESS)
@@ -192,6 +270,34 @@ pub fn execute(args: Args) -> Result<ExitCode> {
             json,
         } => preflight(&config, function_name, endpoint_url, region, json),
     }
+}
+
+/// `synth plan`: the deployed schedules against those CONFIG renders.
+fn plan(config: &Path, against: &Path, force: bool) -> Result<ExitCode> {
+    use crate::plan;
+
+    let rendered = render_files(config, Some(against))?;
+    let before = plan::schedules_on_disk(against)?;
+    let after = plan::schedules(&rendered.files)?;
+    let changes = plan::plan(&before, &after);
+    write_stdout(&plan::report(&changes))?;
+    let moves = plan::moves(&changes);
+    if moves == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let source = read(config)?;
+    let stack = crate::validate::load(&source, &config.display().to_string())?;
+    if !force {
+        eprintln!(
+            "refused: {moves} schedule(s) would move, and CloudFormation deletes a moved schedule after creating it, which turns rotation off for its secret. Keep each database's `name` (a rename moves its schedule), or see \"Moving a deployed stack to the stable layout\" in synth/README.md; `--force` accepts the moves and prints the commands that turn rotation back on after the deploy."
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "forced: {moves} schedule(s) move. Right after the deploy, turn their rotation back on (no immediate rotation) with:"
+    );
+    write_stdout(&plan::restore_commands(&changes, &stack.function_name()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `synth preflight` in a build without the AWS SDK.

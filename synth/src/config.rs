@@ -66,27 +66,15 @@ impl Default for RawAlerts {
     }
 }
 
-/// Where the rotation schedules go. Up to `inline_schedules_max` databases,
-/// the schedules are in the main template; past it, in nested stacks of
-/// `schedules_per_nested_stack` each, in files next to the main template.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// Retired keys of an earlier layout, kept only to say what replaced them:
+/// schedules now always go to nested stacks chosen by each database's name.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLayout {
-    /// Most databases whose schedules stay in the main template (default 50;
-    /// 0 always uses nested stacks).
-    pub inline_schedules_max: usize,
-    /// Schedules per nested stack, at least 1 (default 100).
-    #[schemars(range(min = 1))]
-    pub schedules_per_nested_stack: usize,
-}
-
-impl Default for RawLayout {
-    fn default() -> Self {
-        RawLayout {
-            inline_schedules_max: crate::layout::DEFAULT_INLINE_SCHEDULES_MAX,
-            schedules_per_nested_stack: crate::layout::DEFAULT_SCHEDULES_PER_NESTED_STACK,
-        }
-    }
+    /// Retired: refused with the fix. Schedules are always in nested stacks.
+    pub inline_schedules_max: Option<usize>,
+    /// Retired: refused with the fix. A database's nested stack is chosen by its name.
+    pub schedules_per_nested_stack: Option<usize>,
 }
 
 /// Where the function runs: it must reach the databases and Secrets Manager.
@@ -105,9 +93,15 @@ pub struct RawNetwork {
     pub secrets_manager_endpoint: RawEndpoint,
     /// How the function reaches the RDS API, which it asks where an
     /// RDS-managed master secret's database is. Only with `alternating-users`
-    /// databases; omit it when master secrets name their `host`, or when the
-    /// subnets reach the RDS API another way.
+    /// databases, and required when one of them uses an RDS-managed master
+    /// secret (`rds!...`): the function's security group opens no other way
+    /// to the RDS API. Omit it when master secrets name their `host`.
     pub rds_endpoint: Option<RawEndpoint>,
+    /// Subnets of the interface endpoints the stack creates (default:
+    /// `subnet_ids`). An interface endpoint takes at most one subnet per
+    /// Availability Zone, the function any number: list one per zone here when
+    /// `subnet_ids` has two in a zone.
+    pub endpoint_subnet_ids: Option<Vec<String>>,
 }
 
 /// Give exactly one of `create: true` or `security_group_id`.

@@ -72,10 +72,8 @@ pub enum Error {
         file: String,
         source: serde_yaml_ng::Error,
     },
-    #[error(
-        "the stack renders to {files} files (a main template and nested stacks of rotation schedules): give `-o FILE`, and the nested templates are written next to it"
-    )]
-    NeedsOutput { files: usize },
+    #[error("cannot plan against `{file}`: {problem}")]
+    Plan { file: String, problem: String },
     #[error("cannot start the runtime that invokes the function")]
     Runtime { source: std::io::Error },
     #[error(

@@ -16,10 +16,12 @@ pub mod layout;
 pub mod limits;
 pub mod locate;
 pub mod model;
+pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod schedule;
 pub mod schema;
+pub mod settings;
 pub mod validate;
 
 pub use error::{Error, Result};
@@ -62,13 +64,50 @@ pub fn render_measured(
     file: &str,
     parent_file: &str,
 ) -> Result<(Files, Vec<limits::Shape>)> {
+    let rendered = render_stack(source, file, parent_file)?;
+    Ok((rendered.files, rendered.shapes))
+}
+
+/// Everything a config renders to: the templates, and the settings layer zip.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The main template first, then its nested templates.
+    pub files: Files,
+    /// The settings layer zip's file name, next to the main template.
+    pub settings_file: String,
+    /// The settings file the zip holds ([`settings`]).
+    pub settings_json: String,
+    /// The zip's bytes.
+    pub settings_zip: Vec<u8>,
+    /// Each template's shape, as [`limits`] measured it.
+    pub shapes: Vec<limits::Shape>,
+}
+
+/// Validates and renders a config into every file of its stack (see
+/// [`render_files`]) and the settings layer zip ([`settings`]).
+pub fn render_stack(source: &str, file: &str, parent_file: &str) -> Result<Rendered> {
     let mut stack = validate::load(source, file)?;
     stack.layout.parent_file = parent_file.to_owned();
+    let settings_json = settings::of(&stack).to_json();
+    stack.settings_layer = settings::Layer {
+        file: settings::file_name(parent_file),
+        digest: settings::digest(&settings_json),
+    };
+    let settings_zip = settings::zip(&settings_json).map_err(|source| Error::Write {
+        path: stack.settings_layer.file.clone().into(),
+        source,
+    })?;
     let mut files = vec![(parent_file.to_owned(), render::render(&stack)?)];
     for nested in stack.nested_stacks() {
         let text = render::render_nested(&stack, &nested)?;
         files.push((nested.file.clone(), text));
     }
-    let shapes = limits::check(&files, stack.nests_schedules())?;
-    Ok((files, shapes))
+    let shapes = limits::check(&files)?;
+    Ok(Rendered {
+        files,
+        settings_file: stack.settings_layer.file.clone(),
+        settings_json,
+        settings_zip,
+        shapes,
+    })
 }

@@ -5,7 +5,8 @@
 //! `aws cloudformation package` does), and IAM refuses a role whose inline
 //! policies pass 10,240 characters (whitespace excluded). A refused deploy
 //! fails late, sometimes halfway through an update; synth measures every file
-//! it renders and fails first, naming the limit and the fix.
+//! it renders and fails first, naming the limit and the fix. Lambda refuses a
+//! function whose environment variables pass 4 KB; that is measured too.
 
 use serde_yaml_ng::Value;
 
@@ -26,6 +27,14 @@ pub const MAX_ROLE_POLICY_CHARS: usize = 10_240;
 /// written, and CloudFormation resolves `Fn::Sub` and `Fn::GetAtt` to values
 /// that may be longer (a log group ARN holds the stack name).
 pub const ROLE_POLICY_RESERVE: usize = 1_000;
+/// Lambda's limit on a function's environment variables, all together.
+/// Measured on their JSON form (`{"NAME":"value",...}`), which is longer than
+/// the names and values alone, so the reading is the safe one.
+pub const MAX_ENVIRONMENT_BYTES: usize = 4_096;
+/// What a value written as an intrinsic function (an endpoint URL built from
+/// an endpoint's DNS name) may resolve to at most: `https://` and a DNS name
+/// of 253 characters.
+pub const RESOLVED_VALUE_MAX: usize = 8 + 253;
 
 /// What a rendered template holds, as the limits count it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +47,9 @@ pub struct Shape {
     /// Non-whitespace characters of `RotationFunctionRole`'s inline policies
     /// as written (intrinsic functions unresolved), when the file has the role.
     pub role_policy_chars: Option<usize>,
+    /// Bytes of `RotationFunction`'s environment variables as JSON, an
+    /// intrinsic value counted as [`RESOLVED_VALUE_MAX`], when the file has the function.
+    pub environment_bytes: Option<usize>,
 }
 
 /// Resources, outputs and parameters of a template synth rendered, counted
@@ -82,14 +94,23 @@ pub fn shape(file: &str, text: &str) -> Result<Shape> {
         outputs,
         parameters,
         role_policy_chars: None,
+        environment_bytes: None,
     };
-    if !text.contains("\n  RotationFunctionRole:\n") {
+    if !text.contains("\n  RotationFunctionRole:\n") && !text.contains("\n  RotationFunction:\n") {
         return Ok(shape);
     }
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|source| Error::Rendered {
         file: file.to_owned(),
         source,
     })?;
+    shape.environment_bytes = doc
+        .get("Resources")
+        .and_then(|r| r.get("RotationFunction"))
+        .and_then(|r| r.get("Properties"))
+        .and_then(|p| p.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+        .map(environment_bytes);
     shape.role_policy_chars = doc
         .get("Resources")
         .and_then(|r| r.get("RotationFunctionRole"))
@@ -115,24 +136,43 @@ pub fn shape(file: &str, text: &str) -> Result<Shape> {
     Ok(shape)
 }
 
+/// The JSON length of an environment's variables: `{`, `"NAME":"value"` each,
+/// commas, `}`. A value that is not a plain string (an intrinsic function)
+/// counts as the longest it may resolve to.
+pub fn environment_bytes(variables: &serde_yaml_ng::Mapping) -> usize {
+    let pairs: usize = variables
+        .iter()
+        .map(|(name, value)| {
+            let name = serde_json::to_string(&name.as_str().unwrap_or_default())
+                .unwrap_or_default()
+                .len();
+            let value = match value {
+                Value::String(s) => serde_json::to_string(s).unwrap_or_default().len(),
+                Value::Number(n) => n.to_string().len() + 2,
+                Value::Bool(b) => b.to_string().len() + 2,
+                _ => RESOLVED_VALUE_MAX + 2,
+            };
+            name + 1 + value
+        })
+        .sum();
+    2 + pairs + variables.len().saturating_sub(1)
+}
+
 /// What to change when the main template or a nested one is too big.
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
-    Main { nested: bool },
+    Main,
     Nested,
 }
 
 impl Role {
     fn fix_for_schedules(self) -> &'static str {
         match self {
-            Role::Main { nested: false } => {
-                "lower `layout.inline_schedules_max` so the rotation schedules move to nested stacks, or split the databases into several configs (one stack each)"
-            }
-            Role::Main { nested: true } => {
-                "raise `layout.schedules_per_nested_stack` (fewer nested stacks), or split the databases into several configs (one stack each)"
+            Role::Main => {
+                "the main template holds no schedules; split the databases into several configs (one stack and function each)"
             }
             Role::Nested => {
-                "lower `layout.schedules_per_nested_stack` (each nested stack holds that many schedules)"
+                "this nested stack holds the databases whose names fall in its bucket (see synth/README.md, \"Large stacks\"); split the databases into several configs (one stack and function each)"
             }
         }
     }
@@ -175,21 +215,24 @@ pub fn problems(shape: &Shape, role: Role) -> Vec<String> {
                 "`{f}`: the inline policy of RotationFunctionRole has {chars} characters (whitespace excluded) before CloudFormation resolves its references, past IAM's limit of {MAX_ROLE_POLICY_CHARS} characters per role less {ROLE_POLICY_RESERVE} kept for those references\n  fix: master secrets and KMS keys are listed one by one: let databases share master secrets, or split the databases into several configs (one stack and function each)"
             ));
     }
+    if let Some(bytes) = shape.environment_bytes
+        && bytes > MAX_ENVIRONMENT_BYTES
+    {
+        out.push(format!(
+            "`{f}`: the environment variables of RotationFunction take {bytes} bytes (as JSON, an endpoint URL counted as {RESOLVED_VALUE_MAX}), past Lambda's limit of 4 KB ({MAX_ENVIRONMENT_BYTES} bytes) per function\n  fix: shorten `function.password.exclude_characters`, the one value of any length the config puts there"
+        ));
+    }
     out
 }
 
 /// Measures every rendered file (the main template first) and fails with all
 /// the limits they pass.
-pub fn check(files: &[(String, String)], nested: bool) -> Result<Vec<Shape>> {
+pub fn check(files: &[(String, String)]) -> Result<Vec<Shape>> {
     let mut shapes = Vec::with_capacity(files.len());
     let mut all = Vec::new();
     for (i, (file, text)) in files.iter().enumerate() {
         let s = shape(file, text)?;
-        let role = if i == 0 {
-            Role::Main { nested }
-        } else {
-            Role::Nested
-        };
+        let role = if i == 0 { Role::Main } else { Role::Nested };
         all.extend(problems(&s, role));
         shapes.push(s);
     }
@@ -212,6 +255,7 @@ mod tests {
             outputs,
             parameters,
             role_policy_chars: None,
+            environment_bytes: None,
         }
     }
 
@@ -219,11 +263,8 @@ mod tests {
     fn each_limit_is_named_with_its_fix() {
         assert!(problems(&shape_of(1000, 500, 200, 200), Role::Nested).is_empty());
         let p = problems(&shape_of(1_000_001, 10, 10, 10), Role::Nested);
-        assert!(
-            p[0].contains("1 MB") && p[0].contains("schedules_per_nested_stack"),
-            "{p:?}"
-        );
-        let p = problems(&shape_of(10, 10, 201, 10), Role::Main { nested: true });
+        assert!(p[0].contains("1 MB") && p[0].contains("bucket"), "{p:?}");
+        let p = problems(&shape_of(10, 10, 201, 10), Role::Main);
         assert!(
             p[0].contains("limit of 200 outputs") && p[0].contains("fix:"),
             "{p:?}"
@@ -244,5 +285,29 @@ mod tests {
         .unwrap();
         assert_eq!((s.resources, s.outputs, s.parameters), (2, 0, 1));
         assert_eq!(s.role_policy_chars, None);
+        assert_eq!(s.environment_bytes, None);
+    }
+
+    #[test]
+    fn the_environment_is_measured_as_json_with_intrinsics_at_their_longest() {
+        let s = shape(
+            "t.yaml",
+            "Resources:\n  RotationFunction:\n    Type: AWS::Lambda::Function\n    Properties:\n      Environment:\n        Variables:\n          A: \"x\"\n          B:\n            Fn::Sub: \"https://${AWS::Region}\"\n",
+        )
+        .unwrap();
+        // {"A":"x","B":"<261 characters>"}
+        assert_eq!(
+            s.environment_bytes,
+            Some(2 + 7 + 1 + 4 + RESOLVED_VALUE_MAX + 2)
+        );
+        let mut big = s.clone();
+        big.environment_bytes = Some(MAX_ENVIRONMENT_BYTES + 1);
+        let p = problems(&big, Role::Main);
+        assert!(
+            p[0].contains("4 KB") && p[0].contains("exclude_characters"),
+            "{p:?}"
+        );
+        big.environment_bytes = Some(MAX_ENVIRONMENT_BYTES);
+        assert!(problems(&big, Role::Main).is_empty());
     }
 }

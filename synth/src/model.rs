@@ -40,6 +40,8 @@ pub struct Stack {
     /// The overdue-rotation audit: its schedule, invoke permission, alarm and
     /// the role's `ListSecrets` (`alerts.overdue_audit`).
     pub overdue_audit: bool,
+    /// The settings layer's zip and digest (set by [`crate::render_stack`]).
+    pub settings_layer: crate::settings::Layer,
 }
 
 /// The function's execution role.
@@ -62,6 +64,8 @@ pub enum Role {
 pub struct Network {
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
+    /// Subnets of the created interface endpoints (`subnet_ids` unless set).
+    pub endpoint_subnet_ids: Vec<String>,
     pub database_security_group_id: String,
     pub endpoint: Endpoint,
     /// The route to the RDS API, only when some database alternates users.
@@ -215,6 +219,27 @@ impl Stack {
                 .into_iter()
                 .chain(d.master_kms_key_arn.as_deref())
         }))
+    }
+
+    /// KMS key ARNs of rotated secrets, first use first, without repeats.
+    pub fn secret_kms_keys(&self) -> Vec<&str> {
+        dedup(
+            self.databases
+                .iter()
+                .filter_map(|d| d.kms_key_arn.as_deref()),
+        )
+    }
+
+    /// KMS key ARNs of master secrets that no rotated secret uses: the
+    /// function only decrypts with them.
+    pub fn master_only_kms_keys(&self) -> Vec<&str> {
+        let secret_keys = self.secret_kms_keys();
+        dedup(
+            self.databases
+                .iter()
+                .filter_map(|d| d.master_kms_key_arn.as_deref())
+                .filter(|k| !secret_keys.contains(k)),
+        )
     }
 
     pub fn create_endpoint(&self) -> bool {
@@ -372,6 +397,24 @@ impl Stack {
 
     pub fn audit_alarm_period(&self) -> u32 {
         AUDIT_ALARM_PERIOD_SECONDS
+    }
+
+    /// The account of the secrets (all in one, validated), which the
+    /// template asserts is the stack's.
+    pub fn secrets_account(&self) -> &str {
+        crate::arn::secret(&self.databases[0].secret_arn).map_or("", |a| a.account)
+    }
+
+    /// The Region of the secrets (all in one, validated), which the template
+    /// asserts is the stack's.
+    pub fn secrets_region(&self) -> &str {
+        crate::arn::secret(&self.databases[0].secret_arn).map_or("", |a| a.region)
+    }
+
+    /// The dashboard's name, `Fn::Sub` text: dashboards are global to an
+    /// account, so the same config deployed in two Regions needs two names.
+    pub fn dashboard_name_sub(&self) -> String {
+        format!("{}-${{AWS::Region}}", self.function_name())
     }
 
     /// `DB_CA_BUNDLE`: where the driver layer puts the RDS CA bundle.

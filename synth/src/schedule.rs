@@ -6,7 +6,7 @@
 //! a form Secrets Manager accepts.
 //!
 //! The rules, from "Rotation schedules" in the Secrets Manager User Guide
-//! (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html)
+//! (<https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html>)
 //! and `RotationRulesType` in its API reference:
 //! - `rate(N hour|hours|day|days)`, at most one rotation every four hours;
 //!   days from 1 to 999 (the longest rate the schedule guide allows, one less

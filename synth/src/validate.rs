@@ -187,27 +187,32 @@ impl Validator<'_> {
             databases,
             layout,
             overdue_audit: raw.alerts.overdue_audit,
+            settings_layer: crate::settings::Layer::default(),
         }
     }
 
-    /// `layout`: a nested stack holds at least one schedule. Upper bounds are
-    /// the CloudFormation limits, which `limits` checks on the rendered files.
+    /// `layout`: its keys are retired. They cut databases into nested stacks
+    /// by position, so removing one moved the schedules after it (and a move
+    /// turns rotation off); a database's place now follows from its name.
     fn layout(&mut self, raw: &crate::config::RawLayout) -> crate::layout::Layout {
-        if raw.schedules_per_nested_stack == 0 {
-            self.err(
-                "layout.schedules_per_nested_stack",
-                "a nested stack must hold at least one rotation schedule",
-                format!(
-                    "use a number from 1 to 490, or remove the key for the default ({})",
-                    crate::layout::DEFAULT_SCHEDULES_PER_NESTED_STACK
-                ),
-            );
+        for (key, set) in [
+            ("inline_schedules_max", raw.inline_schedules_max.is_some()),
+            (
+                "schedules_per_nested_stack",
+                raw.schedules_per_nested_stack.is_some(),
+            ),
+        ] {
+            if set {
+                self.err(
+                    &format!("layout.{key}"),
+                    format!(
+                        "`layout.{key}` is retired: every rotation schedule is in the nested stack its database's name chooses, so no change of the config moves another database's schedule"
+                    ),
+                    "remove the key (and the `layout` section); before deploying to a stack rendered with it, run `synth plan` and read \"Moving a deployed stack to the stable layout\" in synth/README.md",
+                );
+            }
         }
-        crate::layout::Layout {
-            inline_schedules_max: raw.inline_schedules_max,
-            schedules_per_nested_stack: raw.schedules_per_nested_stack.max(1),
-            ..crate::layout::Layout::default()
-        }
+        crate::layout::Layout::default()
     }
 
     /// Tags follow the rules every AWS service applies (the Tagging AWS
@@ -312,15 +317,23 @@ impl Validator<'_> {
                 "list the private subnets of the VPC that route to the databases, in at least two availability zones",
             );
         }
-        let mut seen = HashSet::new();
-        for (i, s) in n.subnet_ids.iter().enumerate() {
-            let path = format!("network.subnet_ids[{i}]");
-            self.ec2_id(&path, s, "subnet", "subnet");
-            if !seen.insert(s) {
+        self.subnets("network.subnet_ids", &n.subnet_ids);
+        if let Some(list) = &n.endpoint_subnet_ids {
+            if list.is_empty() {
                 self.err(
-                    &path,
-                    format!("subnet `{s}` is listed twice"),
-                    "remove the duplicate",
+                    "network.endpoint_subnet_ids",
+                    "no subnets",
+                    "list one subnet per Availability Zone for the created endpoints, or remove the key to use `subnet_ids`",
+                );
+            }
+            self.subnets("network.endpoint_subnet_ids", list);
+            if !n.secrets_manager_endpoint.create
+                && !n.rds_endpoint.as_ref().is_some_and(|e| e.create)
+            {
+                self.err(
+                    "network.endpoint_subnet_ids",
+                    "the stack creates no interface endpoint, so these subnets would be unused",
+                    "remove `endpoint_subnet_ids`, or set `create: true` on an endpoint",
                 );
             }
         }
@@ -342,9 +355,29 @@ impl Validator<'_> {
         Network {
             vpc_id: n.vpc_id.clone(),
             subnet_ids: n.subnet_ids.clone(),
+            endpoint_subnet_ids: n
+                .endpoint_subnet_ids
+                .clone()
+                .unwrap_or_else(|| n.subnet_ids.clone()),
             database_security_group_id: n.database_security_group_id.clone(),
             endpoint,
             rds_endpoint,
+        }
+    }
+
+    /// Subnet ids, each well-formed and listed once.
+    fn subnets(&mut self, key: &str, list: &[String]) {
+        let mut seen = HashSet::new();
+        for (i, s) in list.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            self.ec2_id(&path, s, "subnet", "subnet");
+            if !seen.insert(s) {
+                self.err(
+                    &path,
+                    format!("subnet `{s}` is listed twice"),
+                    "remove the duplicate",
+                );
+            }
         }
     }
 
@@ -390,6 +423,24 @@ impl Validator<'_> {
     /// RDS-managed master secret's database): a route to it for a stack
     /// without them would open a path nothing uses.
     fn rds_endpoint_needed(&mut self, network: &Network, databases: &[Database]) {
+        // An RDS-managed master secret holds only a user name and a password:
+        // the function asks the RDS API where its database is, and its
+        // security group opens no path to the RDS API but the endpoint's.
+        if network.rds_endpoint.is_none()
+            && let Some((i, d)) = databases.iter().enumerate().find(|(_, d)| {
+                d.strategy == Strategy::AlternatingUsers
+                    && d.master_secret_arn.as_deref().is_some_and(rds_managed)
+            })
+        {
+            self.err(
+                &format!("databases[{i}].master_secret_arn"),
+                format!(
+                    "database `{}` uses a master secret RDS manages, which names no host: the function must ask the RDS API where its database is, and without `network.rds_endpoint` the function's security group allows no way to it",
+                    d.name
+                ),
+                "add `network.rds_endpoint` (`create: true`, or `security_group_id` of an existing `rds` interface endpoint), or use a master secret of your own that names its `host`",
+            );
+        }
         if network.rds_endpoint.is_some()
             && !databases
                 .iter()
@@ -607,6 +658,13 @@ impl Validator<'_> {
                         "write the object key, e.g. `rotation/bootstrap.zip`",
                     );
                 }
+                if a.s3_object_version.is_none() {
+                    self.err(
+                        &format!("{path}.s3_key"),
+                        "an S3 object without `s3_object_version` is never deployed again: when the object changes, the template does not, and CloudFormation updates nothing",
+                        "add `s3_object_version` with the version id S3 gave the upload (the bucket needs versioning), or give `path` and deploy after `aws cloudformation package`, which names each upload after its content",
+                    );
+                }
                 if let Some(v) = &a.s3_object_version
                     && (v.is_empty()
                         || v.len() > 1024
@@ -667,4 +725,10 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A secret RDS manages (`rds!db-...`, `rds!cluster-...`): RDS rotates it, and
+/// it holds only a user name and a password.
+pub(crate) fn rds_managed(secret_arn: &str) -> bool {
+    arn::secret(secret_arn).is_some_and(|a| a.resource.starts_with("secret:rds!"))
 }

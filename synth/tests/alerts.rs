@@ -84,15 +84,81 @@ fn every_alarm_may_publish_to_the_created_topic() {
         .unwrap();
     let services: Vec<&str> = key_statements
         .iter()
-        .filter_map(|s| s["Principal"]["Service"].as_sequence())
-        .flatten()
-        .filter_map(Value::as_str)
+        .filter_map(|s| s["Principal"]["Service"].as_str())
         .collect();
     assert!(
         services.contains(&"cloudwatch.amazonaws.com")
             && services.contains(&"events.amazonaws.com"),
         "{services:?}"
     );
+    // CloudWatch encrypts for this account's alarms only.
+    let cloudwatch = key_statements
+        .iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com"))
+        .unwrap();
+    assert_eq!(
+        cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"].as_str(),
+        Some("AWS::AccountId")
+    );
+}
+
+/// The undelivered-alert alarm counts events that arrive in the dead-letter
+/// queue, so a second one notifies again while the first is still kept there;
+/// the queue, the key and the log group outlive a delete or replacement.
+#[test]
+fn the_undelivered_alarm_counts_arrivals_and_the_records_are_kept() {
+    let doc = render(EXAMPLE);
+    let alarm = &resource(&doc, "RotationAlertsUndeliveredAlarm")["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some("NumberOfMessagesSent"));
+    assert_eq!(alarm["Statistic"].as_str(), Some("Sum"));
+    for id in [
+        "RotationFunctionLogGroup",
+        "RotationAlertsDeadLetterQueue",
+        "AlarmTopicKey",
+    ] {
+        let r = resource(&doc, id);
+        assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{id}");
+        assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Retain"), "{id}");
+    }
+}
+
+/// Every nested stack of schedules waits for the whole failure path, so a
+/// test rotation failing on the first deploy is reported, and for the
+/// previous bucket's stack (one bucket's first rotations at a time).
+#[test]
+fn schedules_wait_for_the_failure_path_and_for_each_other() {
+    // Four databases in four buckets.
+    let doc = render(include_str!("../../examples/multi-database.yaml"));
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let nested: Vec<(&str, Vec<&str>)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudFormation::Stack"))
+        .map(|(id, r)| {
+            (
+                id.as_str().unwrap(),
+                r["DependsOn"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(nested.len(), 4);
+    for (i, (id, deps)) in nested.iter().enumerate() {
+        for needed in [
+            "SecretsManagerInvokePermission",
+            "RotationFailedRule",
+            "RotationAlertsDeadLetterQueuePolicy",
+            "AlarmTopicPolicy",
+        ] {
+            assert!(deps.contains(&needed), "{id}: {deps:?}");
+        }
+        if i > 0 {
+            assert!(deps.contains(&nested[i - 1].0), "{id}: {deps:?}");
+        }
+    }
 }
 
 /// The rule matches every rotation failure Secrets Manager records in

@@ -72,6 +72,20 @@ fn render_files(path: &Path) -> Vec<(String, String)> {
     try_render_files(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The settings layer zip a config renders to, as `make examples` writes it
+/// (file name, bytes).
+fn render_settings(path: &Path) -> Result<(String, Vec<u8>), String> {
+    let source = fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let parent = name_of(&template_beside(path));
+    let rendered =
+        synth::render_stack(&source, &shown(path), &parent).map_err(|e| e.to_string())?;
+    Ok((rendered.settings_file, rendered.settings_zip))
+}
+
+fn is_settings_zip(path: &Path) -> bool {
+    name_of(path).ends_with(".settings.zip")
+}
+
 fn template_beside(config: &Path) -> PathBuf {
     config.with_file_name(name_of(config).replace(".yaml", ".template.yaml"))
 }
@@ -86,8 +100,9 @@ fn config_beside(template: &Path) -> PathBuf {
 /// template that no config renders (left from a larger config).
 fn template_problems(dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    // Nested templates the configs render, by file name.
+    // Nested templates and settings zips the configs render, by file name.
     let mut rendered_nested = std::collections::BTreeSet::new();
+    let mut rendered_zips = std::collections::BTreeSet::new();
     for path in files(dir) {
         if !is_config(&path) {
             continue;
@@ -99,6 +114,24 @@ fn template_problems(dir: &Path) -> Vec<String> {
                 continue;
             }
         };
+        match render_settings(&path) {
+            Err(e) => problems.push(format!("{} does not render: {e}", shown(&path))),
+            Ok((name, zip)) => {
+                let at = dir.join(&name);
+                match fs::read(&at) {
+                    Err(e) => problems.push(format!(
+                        "{} is missing ({e}); run `make examples` and commit it",
+                        shown(&at)
+                    )),
+                    Ok(committed) if committed != zip => problems.push(format!(
+                        "{} is stale (its settings, or its bytes, are not what the config renders); run `make examples` to regenerate it",
+                        shown(&at)
+                    )),
+                    Ok(_) => {}
+                }
+                rendered_zips.insert(name);
+            }
+        }
         for (i, (name, text)) in rendered.iter().enumerate() {
             let template = dir.join(name);
             if i > 0 {
@@ -121,6 +154,12 @@ fn template_problems(dir: &Path) -> Vec<String> {
         }
     }
     for path in files(dir) {
+        if is_settings_zip(&path) && !rendered_zips.contains(&name_of(&path)) {
+            problems.push(format!(
+                "{} is a settings layer zip that no config renders: delete it, or restore its config and run `make examples`",
+                shown(&path)
+            ));
+        }
         if !is_template(&path) || rendered_nested.contains(&name_of(&path)) {
             continue;
         }
@@ -156,56 +195,69 @@ fn freshness_check_catches_missing_stale_and_orphan_templates() {
     let dir = std::env::temp_dir().join(format!("synth-examples-test-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let example = examples_dir().join("postgres-single-user.yaml");
-    // A fresh pair, and a new config whose template was never rendered.
+    // Every file of a config, as `make examples` writes it.
+    let write_all = |config: &Path| {
+        for (name, text) in render_files(config) {
+            fs::write(dir.join(name), text).unwrap();
+        }
+        let (name, zip) = render_settings(config).unwrap();
+        fs::write(dir.join(name), zip).unwrap();
+    };
+    // A fresh config, and a new config whose files were never rendered.
     fs::copy(&example, dir.join("fresh.yaml")).unwrap();
-    fs::write(
-        dir.join("fresh.template.yaml"),
-        render(&dir.join("fresh.yaml")),
-    )
-    .unwrap();
+    write_all(&dir.join("fresh.yaml"));
+    let (zip_name, zip) = render_settings(&dir.join("fresh.yaml")).unwrap();
+    assert_eq!(zip_name, "fresh.settings.zip");
     fs::copy(&example, dir.join("new.yaml")).unwrap();
     // A template edited by hand.
     fs::copy(&example, dir.join("edited.yaml")).unwrap();
+    write_all(&dir.join("edited.yaml"));
     let edited = render(&dir.join("edited.yaml")).replace("MemorySize: 256", "MemorySize: 512");
     fs::write(dir.join("edited.template.yaml"), edited).unwrap();
+    // Its settings zip, from another config: stale.
+    let other = examples_dir().join("mysql-alternating-users.yaml");
+    fs::write(
+        dir.join("edited.settings.zip"),
+        render_settings(&other).unwrap().1,
+    )
+    .unwrap();
+    // A settings zip whose config was deleted.
+    fs::write(dir.join("gone.settings.zip"), &zip).unwrap();
     // A template whose config was deleted.
     fs::write(dir.join("gone.template.yaml"), render(&example)).unwrap();
-    // A nested stack template left from a config that had more databases.
+    // A nested stack template of a bucket that lost its last database.
     fs::write(
-        dir.join("fresh.schedules-3.template.yaml"),
+        dir.join("fresh.schedules-30.template.yaml"),
         "Resources: {}\n",
     )
     .unwrap();
+    let new_nested = render_files(&dir.join("new.yaml"))[1].0.clone();
 
-    let mut problems = template_problems(&dir);
+    let problems = template_problems(&dir);
     fs::remove_dir_all(&dir).unwrap();
 
-    assert_eq!(problems.len(), 4, "{problems:#?}");
-    let leftover = problems.remove(1);
+    let expected = [
+        "examples/edited.settings.zip is stale".to_owned(),
+        "examples/edited.template.yaml is stale; run `make examples`".to_owned(),
+        "examples/fresh.schedules-30.template.yaml is a nested stack template that no config renders".to_owned(),
+        "examples/gone.settings.zip is a settings layer zip that no config renders".to_owned(),
+        "examples/gone.template.yaml has no config beside it".to_owned(),
+        format!("examples/{new_nested} is missing"),
+        "examples/new.settings.zip is missing".to_owned(),
+        "examples/new.template.yaml is missing".to_owned(),
+    ];
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    for (problem, start) in problems.iter().zip(&expected) {
+        assert!(
+            problem.starts_with(start.as_str()),
+            "{problem}\n  expected: {start}"
+        );
+        assert!(problem.contains("`make examples`"), "{problem}");
+    }
     assert!(
-        leftover.starts_with(
-            "examples/fresh.schedules-3.template.yaml is a nested stack template that no config renders"
-        ),
-        "{leftover}"
-    );
-    assert!(
-        problems[0].starts_with("examples/edited.template.yaml is stale; run `make examples`")
-            && problems[0].contains("MemorySize: 512")
-            && problems[0].contains("MemorySize: 256"),
-        "{}",
-        problems[0]
-    );
-    assert!(
-        problems[1].starts_with("examples/gone.template.yaml has no config beside it")
-            && problems[1].contains("`make examples`"),
+        problems[1].contains("MemorySize: 512") && problems[1].contains("MemorySize: 256"),
         "{}",
         problems[1]
-    );
-    assert!(
-        problems[2].starts_with("examples/new.template.yaml is missing")
-            && problems[2].contains("run `make examples`"),
-        "{}",
-        problems[2]
     );
 }
 

@@ -239,6 +239,8 @@ fn egress_beyond_databases_and_https_fails() {
 
 #[test]
 fn a_schedule_more_often_than_every_four_hours_fails() {
+    // The nested stack that holds `orders` (its name's bucket, 04).
+    const SCHEDULES: &str = "postgres-single-user.schedules-04.template.yaml";
     let rule = "schedules_at_least_four_hours_apart";
     for expression in [
         "rate(2 hours)",
@@ -246,7 +248,7 @@ fn a_schedule_more_often_than_every_four_hours_fails() {
         "cron(0 * * * ? *)",
         "rate(30 minutes)",
     ] {
-        assert_only_rule_fails(rule, example("postgres-single-user.template.yaml"), |doc| {
+        assert_only_rule_fails(rule, example(SCHEDULES), |doc| {
             doc["Resources"]["OrdersRotationSchedule"]["Properties"]["RotationRules"]["ScheduleExpression"] =
                 Value::from(expression);
         });
@@ -258,7 +260,7 @@ fn a_schedule_more_often_than_every_four_hours_fails() {
         "cron(0 4 ? * SUN *)",
         "cron(0 */6 * * ? *)",
     ] {
-        let mut doc = example("postgres-single-user.template.yaml");
+        let mut doc = example(SCHEDULES);
         doc["Resources"]["OrdersRotationSchedule"]["Properties"]["RotationRules"]["ScheduleExpression"] =
             Value::from(expression);
         let text = serde_yaml_ng::to_string(&doc).unwrap();
@@ -268,4 +270,35 @@ fn a_schedule_more_often_than_every_four_hours_fails() {
             "{expression}"
         );
     }
+}
+
+#[test]
+fn a_schedule_in_the_main_template_fails() {
+    let schedule = yaml(
+        "Type: AWS::SecretsManager::RotationSchedule\nDeletionPolicy: Delete\nUpdateReplacePolicy: Delete\nProperties:\n  SecretId: x\n  RotationLambdaARN: y\n  RotationRules:\n    ScheduleExpression: rate(30 days)\n",
+    );
+    assert_only_rule_fails(
+        "schedules_only_in_nested_stacks",
+        example("postgres-single-user.template.yaml"),
+        |doc| {
+            doc["Resources"]
+                .as_mapping_mut()
+                .unwrap()
+                .insert(Value::from("MovedRotationSchedule"), schedule);
+        },
+    );
+}
+
+#[test]
+fn a_schedule_without_its_deletion_policy_fails() {
+    assert_only_rule_fails(
+        "schedules_say_what_their_removal_does",
+        example("postgres-single-user.schedules-04.template.yaml"),
+        |doc| {
+            doc["Resources"]["OrdersRotationSchedule"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("DeletionPolicy");
+        },
+    );
 }

@@ -281,3 +281,32 @@ fn the_function_code_cannot_use_the_network_permissions() {
         }
     }
 }
+
+/// A created endpoint answers the function's role alone, and only the calls
+/// the function makes.
+#[test]
+fn created_endpoints_serve_only_the_functions_role() {
+    let doc = render(&with_rds("    create: true\n"));
+    for (id, actions) in [
+        ("SecretsManagerEndpoint", "secretsmanager:"),
+        ("RdsEndpoint", "rds:"),
+    ] {
+        let statements = doc["Resources"][id]["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{id} has no policy"));
+        assert_eq!(statements.len(), 1, "{id}");
+        let s = &statements[0];
+        assert_eq!(
+            s["Principal"]["AWS"][0]["Fn::GetAtt"][0].as_str(),
+            Some("RotationFunctionRole"),
+            "{id}"
+        );
+        let list = s["Action"].as_sequence().unwrap();
+        assert!(
+            list.iter()
+                .all(|a| a.as_str().unwrap().starts_with(actions)
+                    && !a.as_str().unwrap().ends_with('*')),
+            "{id}: {list:?}"
+        );
+    }
+}

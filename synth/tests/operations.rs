@@ -88,10 +88,16 @@ fn metric_rows(body: &Json) -> Vec<Row> {
 fn the_dashboard_reads_only_the_contracts_metrics_of_this_function() {
     let doc = render(EXAMPLE);
     let dash = &resource(&doc, "RotationDashboard")["Properties"];
+    // Named like the function, with the Region: dashboards are global to an
+    // account, and the same config may deploy in two Regions.
+    let function = resource(&doc, "RotationFunction")["Properties"]["FunctionName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
-        dash["DashboardName"].as_str(),
-        resource(&doc, "RotationFunction")["Properties"]["FunctionName"].as_str(),
-        "named like the function"
+        dash["DashboardName"]["Fn::Sub"].as_str(),
+        Some(format!("{function}-${{AWS::Region}}").as_str()),
+        "named like the function, per Region"
     );
     let body = dashboard(&doc);
     let rows = metric_rows(&body);

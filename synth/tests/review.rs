@@ -21,11 +21,18 @@ fn render(source: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[test]
-fn adding_a_database_changes_only_its_lines() {
-    let before = render(EXAMPLE);
-    let after = render(&format!("{EXAMPLE}{INVOICES}"));
-    let diff = TextDiff::from_lines(&before, &after);
+fn render_all(source: &str) -> Vec<(String, String)> {
+    synth::render_files(
+        source,
+        "examples/postgres-single-user.yaml",
+        "postgres-single-user.template.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Lines removed and added from `before` to `after`.
+fn line_diff(before: &str, after: &str) -> (Vec<String>, Vec<String>) {
+    let diff = TextDiff::from_lines(before, after);
     let mut removed = Vec::new();
     let mut added = Vec::new();
     for change in diff.iter_all_changes() {
@@ -35,21 +42,66 @@ fn adding_a_database_changes_only_its_lines() {
             ChangeTag::Equal => {}
         }
     }
-    // Nothing is removed: the secret in the policy, then the database's own
-    // schedule block, are added.
-    assert!(removed.is_empty(), "{removed:?}");
+    (removed, added)
+}
+
+#[test]
+fn adding_a_database_changes_only_its_lines() {
+    let before = render_all(EXAMPLE);
+    let after = render_all(&format!("{EXAMPLE}{INVOICES}"));
+    // `orders` is in bucket 04 and `invoices` in bucket 14: a new nested
+    // stack; the one of `orders` is untouched.
+    assert_eq!(synth::layout::bucket("invoices"), 14);
+    assert_eq!(before.len(), 2);
+    assert_eq!(after.len(), 3);
+    assert_eq!(
+        before[1], after[1],
+        "the nested stack of orders is untouched"
+    );
+    assert_eq!(
+        after[2].0,
+        "postgres-single-user.schedules-14.template.yaml"
+    );
+    let nested = &after[2].1;
+    assert!(nested.contains("  InvoicesRotationSchedule:\n"), "{nested}");
+    assert_eq!(
+        nested
+            .matches("Type: AWS::SecretsManager::RotationSchedule")
+            .count(),
+        1
+    );
+
+    // In the main template: nothing is removed but the settings layer's digest
+    // (the settings now hold the new secret); the secret in the policy, then
+    // the new nested stack's block, are added.
+    let (removed, added) = line_diff(&before[0].1, &after[0].1);
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0].contains("settings.json sha256"), "{removed:?}");
+    let added: Vec<String> = added
+        .into_iter()
+        .filter(|l| !l.contains("settings.json sha256"))
+        .collect();
     assert!(
         added[0].contains("prod/invoices/app-Xy12Zw") && added[0].contains("# invoices"),
         "{added:?}"
     );
-    let block: String = added[1..].concat();
-    assert!(block.contains("  InvoicesRotationSchedule:\n"), "{block}");
-    assert!(after.contains(&block), "the schedule block is contiguous");
+    let block: String = added[1..]
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .cloned()
+        .collect();
+    assert!(block.contains("  RotationSchedules14:\n"), "{block}");
+    // Exactly the new nested stack's block, from its comment to the blank line after it.
+    let main = &after[0].1;
+    let start = main
+        .find("  # The rotation schedules of the databases whose name falls in bucket 14\n")
+        .unwrap();
+    let end = start + main[start..].find("\n\n").unwrap() + 1;
+    assert_eq!(block, main[start..end]);
     for line in added[1..].iter().filter(|l| !l.trim().is_empty()) {
         assert!(line.starts_with("  "), "{line:?}");
     }
-    assert_eq!(added.len(), 1 + block.lines().count());
-    assert!(block.lines().count() <= 14, "{block}");
+    assert!(block.lines().count() <= 36, "{block}");
 }
 
 /// Printable ASCII that means something to YAML (quotes, escapes, flow and

@@ -139,3 +139,31 @@ fn role_mistakes_are_refused() {
         "{err}"
     );
 }
+
+/// An existing role writes only to the log group of a stack named after the
+/// config, and the template's Rules make CloudFormation deploy it under that name.
+#[test]
+fn an_existing_role_writes_only_this_stacks_log_group() {
+    let source = with_role("  existing_arn: arn:aws:iam::123456789012:role/rotation\n");
+    let text = render_text(&source);
+    assert!(
+        text.contains("log-group:orders-rotation-RotationFunctionLogGroup-*"),
+        "{text}"
+    );
+    assert!(!text.contains("log-group:*-"), "{text}");
+    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let assertions = doc["Rules"]["StackInTheSecretsAccountAndRegion"]["Assertions"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        assertions.iter().any(|a| {
+            a["Assert"]["Fn::Equals"][0]["Ref"].as_str() == Some("AWS::StackName")
+                && a["Assert"]["Fn::Equals"][1].as_str() == Some("orders-rotation")
+        }),
+        "{assertions:?}"
+    );
+    // A created role names its own log group: no stack-name rule.
+    let doc = render(EXAMPLE);
+    let text = serde_yaml_ng::to_string(&doc["Rules"]).unwrap();
+    assert!(!text.contains("AWS::StackName"), "{text}");
+}

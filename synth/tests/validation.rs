@@ -302,6 +302,28 @@ fn master_secret_with_single_user() {
 }
 
 #[test]
+fn master_secret_rotated_by_a_later_database() {
+    // orders alternates with billing's secret as its master; billing comes later.
+    let src = format!(
+        "{}{SECOND}",
+        with(
+            "    strategy: single-user\n",
+            "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-GhIjKl\n",
+        )
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "master_secret_arn"),
+        &[
+            "`databases[0].master_secret_arn`",
+            "rotated by database `billing`",
+            "its own secret",
+        ],
+    );
+}
+
+#[test]
 fn no_databases() {
     let start = BASE.find("  - name: orders").unwrap();
     let src = format!("{}[]\n", &BASE[..start].trim_end_matches('\n'));
@@ -553,6 +575,224 @@ fn s3_values_aws_refuses() {
         "artifacts",
         "bootstrap.zip",
         "    s3_object_version: 3HL4kqtJlcpXroDTDmjVBH40Nrjfkd\n",
+    );
+    synth::render_config(&src, "configs/app.yaml").unwrap();
+}
+
+#[test]
+fn rds_managed_master_secret_without_rds_endpoint() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-1a2b3c4d-AbCdEf\n",
+    );
+    let msg = error(&src);
+    assert_reports(
+        &msg,
+        line_of(&src, "master_secret_arn"),
+        &[
+            "`databases[0].master_secret_arn`",
+            "a master secret RDS manages",
+            "add `network.rds_endpoint`",
+        ],
+    );
+    // With the endpoint it renders.
+    let src = src.replace(
+        "  secrets_manager_endpoint:\n    create: true\n",
+        "  secrets_manager_endpoint:\n    create: true\n  rds_endpoint:\n    create: true\n",
+    );
+    synth::render_config(&src, "configs/app.yaml").unwrap();
+}
+
+#[test]
+fn rds_managed_secret_as_the_rotated_secret() {
+    let src = with("secret:orders-AbCdEf", "secret:rds!db-0a1b2c3d-4e5f-AbCdEf");
+    assert_reports(
+        &error(&src),
+        line_of(&src, "secret_arn"),
+        &["one RDS manages", "Secrets Manager refuses"],
+    );
+}
+
+#[test]
+fn s3_artifact_without_object_version() {
+    let src = with(
+        "  layer:\n    path: ../dist/rds-ca-layer.zip\n",
+        "  layer:\n    s3_bucket: artifacts\n    s3_key: rds-ca-layer.zip\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "s3_key"),
+        &[
+            "`code.layer.s3_key`",
+            "never deployed again",
+            "add `s3_object_version`",
+        ],
+    );
+}
+
+#[test]
+fn secrets_of_another_account() {
+    let src = format!(
+        "{BASE}{}",
+        SECOND.replace(
+            ":123456789012:secret:billing",
+            ":210987654321:secret:billing"
+        )
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "secret:billing"),
+        &[
+            "in account `210987654321`",
+            "`123456789012`",
+            "deploy a stack in the other account",
+        ],
+    );
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:210987654321:secret:admin-AbCdEf\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "master_secret_arn"),
+        &[
+            "`databases[0].master_secret_arn`",
+            "in account `210987654321`",
+        ],
+    );
+}
+
+#[test]
+fn the_template_asserts_the_account_and_region_of_its_secrets() {
+    let text = synth::render_config(BASE, "configs/app.yaml").unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let assertions = doc["Rules"]["StackInTheSecretsAccountAndRegion"]["Assertions"]
+        .as_sequence()
+        .unwrap();
+    let equals: Vec<(String, String)> = assertions
+        .iter()
+        .map(|a| {
+            let e = &a["Assert"]["Fn::Equals"];
+            (
+                e[0]["Ref"].as_str().unwrap().to_owned(),
+                e[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        equals,
+        [
+            ("AWS::AccountId".to_owned(), "123456789012".to_owned()),
+            ("AWS::Region".to_owned(), "eu-west-1".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn endpoint_subnets() {
+    let src = with(
+        "  secrets_manager_endpoint:\n",
+        "  endpoint_subnet_ids: [subnet-0123456789abcdef0, subnet-0123456789abcdef0]\n  secrets_manager_endpoint:\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "endpoint_subnet_ids"),
+        &["listed twice"],
+    );
+    // Their own list goes to the endpoint; the function keeps its subnets.
+    let src = with(
+        "  secrets_manager_endpoint:\n",
+        "  endpoint_subnet_ids: [subnet-0aaaaaaaaaaaaaaaa]\n  secrets_manager_endpoint:\n",
+    );
+    let text = synth::render_config(&src, "configs/app.yaml").unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let subnets = |id: &str, path: &[&str]| {
+        let mut v = &doc["Resources"][id]["Properties"];
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        subnets("SecretsManagerEndpoint", &["SubnetIds"]),
+        ["subnet-0aaaaaaaaaaaaaaaa"]
+    );
+    assert_eq!(
+        subnets("RotationFunction", &["VpcConfig", "SubnetIds"]).len(),
+        2
+    );
+    // Without a created endpoint the list is unused.
+    let src = src.replace(
+        "  secrets_manager_endpoint:\n    create: true\n",
+        "  secrets_manager_endpoint:\n    security_group_id: sg-0aaaaaaaaaaaaaaaa\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "endpoint_subnet_ids"),
+        &["creates no interface endpoint"],
+    );
+}
+
+/// A master secret's key is used to read only: decrypt, without data keys.
+#[test]
+fn master_secret_keys_get_decrypt_only() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: alternating-users\n    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin-AbCdEf\n    kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/11111111-1234-4abc-8def-1234567890ab\n    master_kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/22222222-1234-4abc-8def-1234567890ab\n",
+    );
+    let text = synth::render_config(&src, "configs/app.yaml").unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let statements = doc["Resources"]["RotationFunctionRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"].as_str() == Some(sid))
+            .unwrap_or_else(|| panic!("no {sid}"))
+    };
+    let secret = by_sid("UseSecretKeys");
+    assert_eq!(secret["Action"].as_sequence().unwrap().len(), 2);
+    assert!(
+        serde_yaml_ng::to_string(&secret["Resource"])
+            .unwrap()
+            .contains("11111111-")
+    );
+    let master = by_sid("ReadMasterSecretKeys");
+    assert_eq!(
+        master["Action"].as_sequence().unwrap(),
+        &[serde_yaml_ng::Value::from("kms:Decrypt")]
+    );
+    let resources = serde_yaml_ng::to_string(&master["Resource"]).unwrap();
+    assert!(
+        resources.contains("22222222-") && !resources.contains("11111111-"),
+        "{resources}"
+    );
+}
+
+/// Lambda refuses a function whose environment passes 4 KB: synth refuses the
+/// config first, naming the value that can grow.
+#[test]
+fn an_environment_past_four_kilobytes() {
+    let src = format!(
+        "{BASE}function:\n  password:\n    exclude_characters: \"{}\"\n",
+        "x".repeat(4_000)
+    );
+    let msg = error(&src);
+    assert!(
+        msg.contains("environment variables of RotationFunction")
+            && msg.contains("4 KB")
+            && msg.contains("exclude_characters"),
+        "{msg}"
+    );
+    let src = format!(
+        "{BASE}function:\n  password:\n    exclude_characters: \"{}\"\n",
+        "x".repeat(100)
     );
     synth::render_config(&src, "configs/app.yaml").unwrap();
 }

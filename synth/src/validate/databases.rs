@@ -86,20 +86,47 @@ struct Earlier {
     secrets: HashMap<String, String>,
     /// Partition and region of the first well-formed secret ARN.
     region: Option<(String, String)>,
+    /// Account of the first well-formed secret ARN: the stack's account.
+    account: Option<String>,
 }
 
 impl Validator<'_> {
     pub(super) fn databases(&mut self, raw: &[RawDatabase]) -> Vec<Database> {
         self.at_least_one_database(raw);
         let mut earlier = Earlier::default();
-        raw.iter()
+        let models = raw
+            .iter()
             .enumerate()
             .map(|(index, raw)| {
                 let entry = Entry::new(index, raw);
                 self.database(&entry, &mut earlier);
                 entry.model()
             })
-            .collect()
+            .collect();
+        for (index, raw) in raw.iter().enumerate() {
+            self.master_secret_is_not_rotated_here(&Entry::new(index, raw), &earlier);
+        }
+        models
+    }
+
+    /// A used master secret is not rotated by another database of the stack:
+    /// the function would change the admin's password as an ordinary user's,
+    /// and the settings file the function reads refuses such a stack.
+    /// Checked after every entry, so a later entry's secret counts too.
+    fn master_secret_is_not_rotated_here(&mut self, d: &Entry<'_>, all: &Earlier) {
+        let Some(master) = d.used_master_secret() else {
+            return;
+        };
+        if master == d.raw.secret_arn {
+            return; // master_secret_is_not_the_rotated_secret says it
+        }
+        if let Some(other) = all.secrets.get(master) {
+            self.err(
+                &d.at("master_secret_arn"),
+                format!("the master secret is rotated by database `{other}` of this stack"),
+                "give the admin user its own secret that no database of this config rotates (rotate it in another stack, or let RDS manage it)",
+            );
+        }
     }
 
     /// Every rule of one entry, in the order their diagnostics are reported.
@@ -108,7 +135,9 @@ impl Validator<'_> {
         self.name_is_distinct(d, earlier);
         self.secret_arn_is_full(d);
         self.secret_is_rotated_once(d, earlier);
+        self.secret_is_not_managed_by_rds(d);
         self.secrets_share_one_region(d, earlier);
+        self.secrets_share_the_stack_account(d, earlier);
         self.port_is_not_zero(d);
         self.port_is_not_the_other_engines(d);
         self.alternating_users_has_master_secret(d);
@@ -219,6 +248,46 @@ impl Validator<'_> {
                 "a stack lives in one region: put databases of another region in their own config",
             ),
             Some(_) => {}
+        }
+    }
+
+    /// The secret is not one RDS manages: Secrets Manager refuses a rotation
+    /// schedule on it (RDS rotates it itself), so the deploy would fail.
+    fn secret_is_not_managed_by_rds(&mut self, d: &Entry<'_>) {
+        if super::rds_managed(&d.raw.secret_arn) {
+            self.err(
+                &d.at("secret_arn"),
+                "the secret is one RDS manages (`rds!...`): RDS rotates it, and Secrets Manager refuses another rotation schedule on it",
+                "remove this database (set the rotation of an RDS-managed master secret with RDS), or name an application user's secret",
+            );
+        }
+    }
+
+    /// Every secret, rotated or master, is in the account of the first
+    /// database's secret, which the template asserts is the stack's (`Rules`):
+    /// the function's invoke permission, its audit and its role's grants reach
+    /// this account's secrets only.
+    fn secrets_share_the_stack_account(&mut self, d: &Entry<'_>, earlier: &mut Earlier) {
+        let mut check = |key: &str, value: &str, earlier: &mut Earlier| {
+            let Some(a) = arn::secret(value) else {
+                return;
+            };
+            match &earlier.account {
+                None => earlier.account = Some(a.account.to_owned()),
+                Some(first) if first != a.account => self.err(
+                    &d.at(key),
+                    format!(
+                        "the secret is in account `{}`, the first database's secret in `{first}`",
+                        a.account
+                    ),
+                    "a stack rotates the secrets of its own account (Secrets Manager invokes the function with this account's permission, and the audit lists this account's secrets): deploy a stack in the other account for its secrets",
+                ),
+                Some(_) => {}
+            }
+        };
+        check("secret_arn", &d.raw.secret_arn, earlier);
+        if let Some(m) = d.used_master_secret() {
+            check("master_secret_arn", m, earlier);
         }
     }
 
