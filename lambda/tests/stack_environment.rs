@@ -1,6 +1,8 @@
 //! The stack and the function agree: the `Environment` of every committed example template
 //! (which a synth test keeps in step with its config) is accepted by the function's own
-//! configuration parser, and names only variables the function reads. Offline: no server.
+//! configuration parser, and names only variables the function reads; the settings layer beside
+//! it is attached to the function, and is the file the function reads its settings from, at the
+//! path the layer mounts it. Offline: no server.
 
 use std::fs;
 use std::path::Path;
@@ -60,15 +62,48 @@ fn every_example_stack_environment_is_accepted_by_the_function() {
                 path.display()
             );
         }
+        // The settings layer: attached, and its zip holds the file at the path Lambda mounts.
+        let layers = function["Properties"]["Layers"].as_sequence().unwrap();
+        assert!(
+            layers
+                .iter()
+                .any(|l| l["Ref"].as_str() == Some("SettingsLayer")),
+            "{}: the settings layer is not attached",
+            path.display()
+        );
+        let content = template["Resources"]["SettingsLayer"]["Properties"]["Content"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no local settings layer", path.display()));
+        let zip = fs::File::open(path.parent().unwrap().join(content)).unwrap();
+        let mut archive = zip::ZipArchive::new(zip).unwrap();
+        let inside = rotation_contract::settings::SETTINGS_PATH
+            .strip_prefix("/opt/")
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name(inside).unwrap(), &mut text).unwrap();
+        let mounted = std::env::temp_dir().join(format!(
+            "stack-environment-{}-{content}.json",
+            std::process::id()
+        ));
+        fs::write(&mounted, &text).unwrap();
+
         let config = Config::from_lookup(|name| {
             environment
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
-                // The settings layer's file is not mounted here.
-                .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
+                .or_else(|| (name == "ROTATION_SETTINGS").then(|| mounted.display().to_string()))
         })
         .unwrap_or_else(|e| panic!("{}: the function refuses its stack: {e}", path.display()));
+        fs::remove_file(&mounted).unwrap();
+        match &config.settings {
+            rotation::settings::Source::Stack(settings) => assert!(
+                !settings.secrets.is_empty(),
+                "{}: no secret in the settings",
+                path.display()
+            ),
+            other => panic!("{}: {other:?}", path.display()),
+        }
         assert_eq!(
             config.ca_bundle.to_str(),
             Some(rotation_contract::CA_BUNDLE_PATH),
