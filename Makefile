@@ -61,9 +61,11 @@ fuzz:
 	. .testenv/env; \
 	PROPTEST_CASES=60 cargo test -p rotation-lambda --test quoting_roundtrip
 
+# What CI enforces beside the tests: formatting, clippy and the docs, warnings denied.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 
 # Per-engine step timings (median, p95), Secrets Manager calls and logins per step, and the
 # release binary's size. Starts and stops the test servers like `test`. ROTATION_BENCH_ROTATIONS

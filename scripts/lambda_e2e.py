@@ -32,6 +32,11 @@ import pg8000.native
 import pymysql
 
 
+# The ARN the local emulator (cargo lambda) invokes the function as; a deployed function has its
+# real one.
+EMULATOR_FUNCTION_ARN = "function-arn"
+
+
 def env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
@@ -242,7 +247,9 @@ class Run:
             self.sm.rotate_secret(
                 SecretId=arn,
                 ClientRequestToken=token,
-                RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:not-deployed",
+                # The ARN the emulator invokes the function as: the function refuses a secret
+                # whose rotation function is another one.
+                RotationLambdaARN=EMULATOR_FUNCTION_ARN,
                 RotationRules={"AutomaticallyAfterDays": 30},
             )
         except botocore.exceptions.ClientError:

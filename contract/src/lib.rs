@@ -5,7 +5,7 @@
 //! password length the stack allowed and the function refused is a rotation that fails at
 //! 3 a.m.). This crate is the one copy: the engines with their families, default ports and
 //! limits ([`engine`]), every environment variable with its default and accepted values
-//! ([`env`]), the metrics the function writes and the dashboard reads ([`metrics`]), and where
+//! ([`mod@env`]), the metrics the function writes and the dashboard reads ([`metrics`]), and where
 //! the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]), and (with the `serde` feature)
 //! the per-secret settings the stack gives the function (`settings`) and the operator reports
 //! the function answers and synth reads (`report`).

@@ -270,7 +270,7 @@ pub(super) async fn login(
     Ok(Some(Box::new(session)))
 }
 
-/// The statement every session starts with (see [`login`]).
+/// The statement every session starts with: the catalog search path first, then the bounds.
 pub fn session_start(statement_timeout_millis: u128) -> String {
     format!(
         "SET search_path = pg_catalog, pg_temp; \
