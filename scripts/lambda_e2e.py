@@ -316,7 +316,23 @@ class Run:
             {"SecretId": arn, "ClientRequestToken": token, "Step": "createSecret"},
             "RotationDisabled",
         )
-        return "InvalidEvent, UnknownVersion and RotationDisabled"
+        # A secret whose rotation function is another function: refused before its value is
+        # read or any login is made.
+        other = self.create_secret(engine.secret("nobody", "unused-Pa55"))
+        token = str(uuid.uuid4())
+        try:
+            self.sm.rotate_secret(
+                SecretId=other, ClientRequestToken=token,
+                RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:someone-else",
+                RotationRules={"AutomaticallyAfterDays": 30},
+            )
+        except botocore.exceptions.ClientError:
+            pass  # the mock cannot call a function it does not know; the stub stays
+        self.fn.expect_error(
+            {"SecretId": other, "ClientRequestToken": token, "Step": "createSecret"},
+            "SecretNotConfigured",
+        )
+        return "InvalidEvent, UnknownVersion, RotationDisabled and SecretNotConfigured"
 
     def synth_preflight(self) -> str:
         """`synth preflight`, the built binary, against the function under the emulator: a
