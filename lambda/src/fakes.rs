@@ -1,5 +1,6 @@
 //! In-memory Secrets Manager and databases, so the guard, the steps and the strategy choice can
-//! be tested offline in microseconds, and explored by a model checker later.
+//! be tested offline in microseconds, and explored by the protocol's model checker
+//! (`tests/protocol_model.rs`).
 //!
 //! [`MemoryStore`] keeps versions and staging labels by Secrets Manager's documented rules
 //! (a label is on at most one version; PutSecretValue is idempotent per ClientRequestToken and

@@ -30,14 +30,20 @@ pub enum Command {
     /// extension, one per bucket of database names). Without -o the main
     /// template goes to stdout for reading, and nothing else is written.
     Render {
+        /// The config file (YAML) describing the databases and the stack.
         config: PathBuf,
+        /// Write the main template here, and the settings zip and nested stacks beside it
+        /// [default: the main template to stdout, nothing else written].
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Fail (exit 1) with a diff when FILE, or one of its nested stacks, is not
     /// what CONFIG renders to.
     Check {
+        /// The config file (YAML) describing the databases and the stack.
         config: PathBuf,
+        /// The committed main template to compare (its nested stacks and settings zip
+        /// beside it).
         #[arg(long, value_name = "FILE")]
         against: PathBuf,
     },
@@ -48,7 +54,10 @@ pub enum Command {
     /// move turns rotation off), unless --force, which prints the commands that
     /// turn rotation back on after the deploy.
     Plan {
+        /// The config file (YAML) describing the databases and the stack.
         config: PathBuf,
+        /// The deployed main template, as rendered (before `package`), with its nested
+        /// templates beside it.
         #[arg(long, value_name = "FILE")]
         against: PathBuf,
         /// Accept moves; print the `aws secretsmanager rotate-secret` commands
@@ -63,6 +72,7 @@ pub enum Command {
     /// Exit 0 when every database is ok, 1 when one has problems, 2 when an
     /// invocation failed.
     Preflight {
+        /// The config file (YAML) of the deployed stack.
         config: PathBuf,
         /// The function to invoke [default: the name the stack gives it, NAME-function].
         #[arg(long, value_name = "NAME")]
@@ -77,6 +87,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    #[test]
+    fn every_argument_and_option_has_help() {
+        let command = Args::command();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "`synth {} {}` has no help text",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<String> {

@@ -202,7 +202,7 @@ impl Default for RawFunction {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPassword {
-    /// Length, 16 to 128 (default 32).
+    /// Length, 8 to 4096 (default 32); MySQL and MariaDB databases take at most 256.
     pub length: u32,
     /// Characters never used. Unset, the function leaves out `/@"'\` (and
     /// `:` for PostgreSQL), which break connection strings and `.pgpass`.

@@ -663,6 +663,23 @@ fn secrets_of_another_account() {
 }
 
 #[test]
+fn a_key_of_another_account() {
+    let src = with(
+        "    strategy: single-user\n",
+        "    strategy: single-user\n    kms_key_arn: arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab\n",
+    );
+    assert_reports(
+        &error(&src),
+        line_of(&src, "kms_key_arn"),
+        &[
+            "`databases[0].kms_key_arn`",
+            "in account `210987654321`",
+            "use a key of the secrets' account",
+        ],
+    );
+}
+
+#[test]
 fn the_template_asserts_the_account_and_region_of_its_secrets() {
     let text = synth::render_config(BASE, "configs/app.yaml").unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();

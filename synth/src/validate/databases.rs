@@ -289,6 +289,26 @@ impl Validator<'_> {
         if let Some(m) = d.used_master_secret() {
             check("master_secret_arn", m, earlier);
         }
+        // The secrets' keys too: the role's decrypt grant on a key of another account does
+        // nothing without that account's key policy, which this stack cannot write.
+        for (key, value) in [
+            ("kms_key_arn", d.raw.kms_key_arn.as_deref()),
+            ("master_kms_key_arn", d.raw.master_kms_key_arn.as_deref()),
+        ] {
+            let (Some(k), Some(first)) = (value.and_then(arn::kms_key), &earlier.account) else {
+                continue;
+            };
+            if k.account != first {
+                self.err(
+                    &d.at(key),
+                    format!(
+                        "the key is in account `{}`, the secrets in `{first}`",
+                        k.account
+                    ),
+                    "use a key of the secrets' account (the function's role is granted decrypt here; a key elsewhere needs that account's key policy, which this stack cannot write)",
+                );
+            }
+        }
     }
 
     /// The port is not 0, which no database listens on.
