@@ -55,11 +55,11 @@ examples:
 fuzz:
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
-	PROPTEST_CASES=5000 cargo test -p rotation-lambda --test properties; \
-	PROPTEST_CASES=200 cargo test -p synth --test large no_change_moves_an_untouched_schedule; \
+	PROPTEST_CASES=5000 cargo test -p rotation-lambda --test offline properties::; \
+	PROPTEST_CASES=200 cargo test -p synth --test tests large::no_change_moves_an_untouched_schedule; \
 	scripts/testenv.sh up; \
 	. .testenv/env; \
-	PROPTEST_CASES=60 cargo test -p rotation-lambda --test quoting_roundtrip
+	PROPTEST_CASES=60 cargo test -p rotation-lambda --test servers quoting_roundtrip::
 
 # What CI enforces beside the tests: formatting, clippy and the docs, warnings denied.
 lint:

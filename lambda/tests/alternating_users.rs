@@ -1,8 +1,7 @@
 //! Alternating-users rotation against real PostgreSQL and MariaDB servers: a master secret
 //! keeps two users, `name` and `name_clone`, and each rotation changes the one not in use.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::{Fixture, connect, fixture, standard_fixture};
 use common::{Harness, Kind, unique};

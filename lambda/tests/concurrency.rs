@@ -11,8 +11,7 @@
 //! - the token staged exactly one value, and both instances use it (the other instance's
 //!   testSecret passes before finishSecret).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::{Fixture, standard_fixture};
 use common::{Harness, Kind, env, rds_client, sm_client, unique};

@@ -4,8 +4,7 @@
 //! engine sessions passwords and user names built to break quoting: quotes of every kind,
 //! backslashes, comment and statement separators, `%`/`_` wildcards, dollar quotes, unicode.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{Kind, env, unique};
 use rotation::db::{Connector, Drivers};

@@ -7,8 +7,7 @@
 //! each fault the test checks who can still log in, retries the step, and at the end checks the
 //! rotation converged. The fault wrappers are the harness's (`common::spies`).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,8 +3,7 @@
 //! credential in use working. Its own test binary: the lock blocks every account change on
 //! the server while it is held, and cargo runs test binaries one after another.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use rotation::Step;
 
 #[tokio::test]
 async fn a_held_lock_fails_set_secret_with_a_timeout() {
+    let _server_wide = common::SERVER_WIDE.lock().await;
     needs_servers!();
     let kind = Kind::MariaDb;
     let h = Harness::with_config(&[("DB_STATEMENT_TIMEOUT", "2")]);

@@ -7,8 +7,7 @@
 //! Its own test binary, with one test: the setting is global, and while it is on, any other
 //! test creating a user with a password would get the old hash.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::{connect, standard_fixture};
 use common::{Harness, Kind, unique};
@@ -27,6 +26,7 @@ async fn set_old_passwords(value: u8) {
 
 #[tokio::test]
 async fn mariadb_old_passwords_locks_nobody_out_and_is_reported() {
+    let _server_wide = common::SERVER_WIDE.lock().await;
     needs_servers!();
     // Users and secrets first, while the server makes new-format hashes.
     let h = Harness::new();

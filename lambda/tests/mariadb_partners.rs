@@ -6,8 +6,7 @@
 //! an unrecorded partner, a role, a locked account, a plugin whose hash the function cannot
 //! compute, and a name whose partner's partner is not itself.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::{Fixture, connect, standard_fixture};
 use common::{Harness, Kind, unique};

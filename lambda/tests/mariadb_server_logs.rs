@@ -6,8 +6,7 @@
 //! are read back (`mariadb-binlog` for the binary log) and must hold none of the passwords the
 //! function made, while they do hold the statements that set them.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

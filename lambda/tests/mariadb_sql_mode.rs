@@ -5,8 +5,7 @@
 //! meanwhile), changes passwords full of backslashes and runs alternating rotations, and
 //! restores the server's mode even when it fails.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::fixture;
 use common::{Admin, Kind, env, unique};
@@ -16,6 +15,7 @@ use secrecy::SecretString;
 
 #[tokio::test]
 async fn global_ansi_quotes_and_no_backslash_escapes() {
+    let _server_wide = common::SERVER_WIDE.lock().await;
     needs_servers!();
     let kind = Kind::MariaDb;
     let original: String = match kind.admin(kind.tls_port()).await {

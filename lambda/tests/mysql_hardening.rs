@@ -3,8 +3,7 @@
 //! requirements, roles, the login user's identity, the trust anchor and refused logins.
 //! Runs on the MariaDB test server; MySQL-only forms are unit-tested in `db::mysql`.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::{connect, fixture};
 use common::{Admin, Harness, Kind, env, unique};

@@ -4,8 +4,7 @@
 //! and including `log` records, is captured during whole rotations of both engines, one of
 //! them failing, and then searched for each password the rotations handled.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

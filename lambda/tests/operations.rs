@@ -2,8 +2,7 @@
 //! once and changes nothing; recover takes the one safe action out of each stuck state, built
 //! for real; the audit lists the secrets a function rotates.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::pair::standard_fixture;
 use common::{Harness, Kind, unique};

@@ -7,8 +7,7 @@
 //! started one (`ROTATION_TEST_PG_NEW_PORT`), where CREATEROLE no longer implies admin on
 //! every role.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,8 +10,7 @@
 //! and MariaDB compare account names without it), within each engine's length. `PROPTEST_CASES`
 //! sets the number of cases (6 by default here; `make fuzz` runs more).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{Harness, Kind, env, unique};
 use proptest::prelude::*;

@@ -3,8 +3,7 @@
 //! and the RDS API (moto's, here), never through the rotated secret, whose writer could
 //! otherwise send the master password to a host of their choice, in plaintext.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::Tag;

@@ -13,8 +13,7 @@
 //! - a token that names a version holding different data: ResourceExistsException, nothing
 //!   changes.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::put_secret_value::{

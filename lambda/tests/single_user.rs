@@ -1,8 +1,7 @@
 //! Single-user rotation against real PostgreSQL and MariaDB servers, driven through the moto
 //! server as Secrets Manager would drive it. Every scenario runs once per engine.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{Harness, Kind, unique};
 use rotation::Step;

@@ -5,8 +5,7 @@
 //! (`SSL_CERT_FILE`, `SSL_CERT_DIR`) is the test servers' real CA, which no other test may see
 //! (and which the crate's `forbid(unsafe_code)` keeps from being set in-process).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -18,6 +18,10 @@
 // Each test binary compiles the whole harness and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+/// Taken first by the tests that change a setting or hold a lock for a whole server, so they
+/// never run at the same time (see `tests/server_wide.rs`).
+pub static SERVER_WIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The first line of a test that needs the servers: when they are not configured, prints one
 /// `skipped <test>` line and returns (the test passes), unless `ROTATION_TEST_REQUIRE_SERVERS=1`
 /// (as under `make test`), which makes it fail. See [`servers`].

@@ -1,0 +1,10 @@
+//! The tests that change a MariaDB setting for the whole server (`old_passwords`, `sql_mode`)
+//! or hold a server-wide lock (`mysql.global_priv`), apart from every other test: they share
+//! this binary, and each takes [`common::SERVER_WIDE`] first, so they never overlap either.
+
+#[macro_use]
+mod common;
+
+mod mariadb_lock_timeout;
+mod mariadb_old_passwords;
+mod mariadb_sql_mode;
