@@ -54,8 +54,21 @@ fn in_child_trusting_the_servers(test: &str) -> bool {
         );
         return true;
     }
+    // The test's name as the harness lists it: its module path without the binary's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let test = if module.is_empty() {
+        test.to_owned()
+    } else {
+        format!("{module}::{test}")
+    };
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+        .args([
+            test.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD, "1")
         .env("SSL_CERT_FILE", &env().ca)
         .env(
