@@ -1282,6 +1282,189 @@ impl Session for PgSession {
 mod tests {
     use super::*;
 
+    fn role(adjust: impl FnOnce(&mut RoleInfo)) -> RoleInfo {
+        let mut info = RoleInfo {
+            superuser: false,
+            createrole: false,
+            createdb: false,
+            bypassrls: false,
+            replication: false,
+            connection_limit: -1,
+            valid_until: "infinity".into(),
+            can_login: true,
+        };
+        adjust(&mut info);
+        info
+    }
+
+    fn member_of(role: &str, set: bool, inherit: bool, admin: bool) -> Membership {
+        Membership {
+            role: role.into(),
+            admin,
+            set,
+            inherit,
+        }
+    }
+
+    /// Plans the partner `target` of `template` (`app` <-> `app_clone`) from catalog rows.
+    fn plan(
+        template: (&RoleInfo, &[Membership]),
+        target: Option<(&RoleInfo, &[Membership])>,
+    ) -> Result<PartnerPlan, String> {
+        plan_partner(
+            &["admin"],
+            &RoleFacts {
+                name: "app",
+                info: template.0,
+                memberships: template.1,
+            },
+            "app_clone",
+            target.map(|(info, memberships)| RoleFacts {
+                name: "app_clone",
+                info,
+                memberships,
+            }),
+        )
+        .map_err(|e| format!("{}: {e}", e.kind()))
+    }
+
+    #[test]
+    fn a_missing_partner_is_created_and_a_member_partner_is_the_clone() {
+        let plain = role(|_| {});
+        assert_eq!(plan((&plain, &[]), None), Ok(PartnerPlan::Create));
+        let clone_of_app = [member_of("app", true, true, false)];
+        assert_eq!(
+            plan((&plain, &[]), Some((&plain, &clone_of_app))),
+            Ok(PartnerPlan::Clone)
+        );
+    }
+
+    #[test]
+    fn a_template_that_may_manage_roles_or_is_the_master_is_refused() {
+        for (info, memberships, named) in [
+            (role(|r| r.superuser = true), vec![], "superuser"),
+            (role(|r| r.createrole = true), vec![], "CREATEROLE"),
+            (
+                role(|_| {}),
+                vec![member_of("payroll", true, true, true)],
+                "ADMIN OPTION on `payroll`",
+            ),
+        ] {
+            let error = plan((&info, &memberships), None).unwrap_err();
+            assert!(
+                error.starts_with("UnsafeTemplate") && error.contains(named),
+                "{error}"
+            );
+        }
+        let error = plan_partner(
+            &["app"],
+            &RoleFacts {
+                name: "app",
+                info: &role(|_| {}),
+                memberships: &[],
+            },
+            "app_clone",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), "UnsafeTemplate");
+    }
+
+    #[test]
+    fn an_original_must_really_be_acted_as_log_in_and_hold_no_more() {
+        let plain = role(|_| {});
+        // The template `app` is a member of its partner: the partner is the original.
+        for (membership, original, named) in [
+            (member_of("app_clone", true, true, false), role(|_| {}), ""),
+            (member_of("app_clone", false, true, false), role(|_| {}), "without SET"),
+            (member_of("app_clone", true, false, false), role(|_| {}), "without INHERIT"),
+            (
+                member_of("app_clone", false, false, false),
+                role(|_| {}),
+                "without SET or INHERIT",
+            ),
+            (
+                member_of("app_clone", true, true, false),
+                role(|r| r.can_login = false),
+                "NOLOGIN",
+            ),
+            (
+                member_of("app_clone", true, true, false),
+                role(|r| r.createdb = true),
+                "CREATEDB",
+            ),
+            (
+                member_of("app_clone", true, true, false),
+                role(|r| r.bypassrls = true),
+                "BYPASSRLS",
+            ),
+            (
+                member_of("app_clone", true, true, false),
+                role(|r| r.replication = true),
+                "REPLICATION",
+            ),
+        ] {
+            let template_memberships = [membership];
+            let planned = plan((&plain, &template_memberships), Some((&original, &[])));
+            if named.is_empty() {
+                assert_eq!(planned, Ok(PartnerPlan::Original));
+            } else {
+                let error = planned.unwrap_err();
+                assert!(
+                    error.starts_with("UnsafePartner") && error.contains(named),
+                    "{named}: {error}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_partner_tied_to_nothing_or_holding_more_is_refused() {
+        let plain = role(|_| {});
+        for (info, memberships, named) in [
+            (role(|_| {}), vec![], "not this pair's partner"),
+            (role(|r| r.superuser = true), vec![], "superuser"),
+            (role(|r| r.createrole = true), vec![], "CREATEROLE"),
+            (
+                role(|_| {}),
+                vec![
+                    member_of("app", true, true, false),
+                    member_of("payroll", true, true, false),
+                ],
+                "member of `payroll`",
+            ),
+            (
+                role(|_| {}),
+                vec![member_of("app", true, true, true)],
+                "ADMIN OPTION",
+            ),
+            (
+                role(|r| r.bypassrls = true),
+                vec![member_of("app", true, true, false)],
+                "BYPASSRLS",
+            ),
+        ] {
+            let error = plan((&plain, &[]), Some((&info, &memberships))).unwrap_err();
+            assert!(
+                error.starts_with("UnsafePartner") && error.contains(named),
+                "{named}: {error}"
+            );
+        }
+        // The master is never the partner.
+        let error = plan_partner(
+            &["app_clone"],
+            &RoleFacts {
+                name: "app",
+                info: &plain,
+                memberships: &[],
+            },
+            "app_clone",
+            None,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("master user"), "{error}");
+    }
+
     /// A hostile "server" on loopback: asks for the password in clear (which the protocol
     /// allows), then answers with an error that quotes it back, padded to flood a log.
     async fn echoing_server() -> u16 {
