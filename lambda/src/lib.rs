@@ -20,6 +20,8 @@ pub mod db;
 pub use rotation_contract::engine;
 pub mod error;
 pub mod event;
+/// Test doubles: only with the `fakes` feature, which the tests enable.
+#[cfg(feature = "fakes")]
 pub mod fakes;
 pub mod metrics;
 pub mod ops;

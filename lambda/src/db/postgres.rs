@@ -1376,8 +1376,16 @@ mod tests {
         // The template `app` is a member of its partner: the partner is the original.
         for (membership, original, named) in [
             (member_of("app_clone", true, true, false), role(|_| {}), ""),
-            (member_of("app_clone", false, true, false), role(|_| {}), "without SET"),
-            (member_of("app_clone", true, false, false), role(|_| {}), "without INHERIT"),
+            (
+                member_of("app_clone", false, true, false),
+                role(|_| {}),
+                "without SET",
+            ),
+            (
+                member_of("app_clone", true, false, false),
+                role(|_| {}),
+                "without INHERIT",
+            ),
             (
                 member_of("app_clone", false, false, false),
                 role(|_| {}),
