@@ -57,7 +57,8 @@ const SECRET_FIELDS: &[&str] = &[
 /// Reads a PostgreSQL string literal as the server does, in either
 /// `standard_conforming_strings` mode; `None` when it is not one literal.
 fn read_pg_literal(text: &str, standard_conforming: bool) -> Option<String> {
-    let (escape, body) = match text.strip_prefix("E'") {
+    // The escape form starts with a space (libpq's guard against an identifier before it).
+    let (escape, body) = match text.strip_prefix(" E'") {
         Some(rest) => (true, rest),
         None => (!standard_conforming, text.strip_prefix('\'')?),
     };

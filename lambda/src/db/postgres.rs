@@ -47,20 +47,17 @@ use super::{ConnectSettings, PRIVILEGE_HINT, Session, server_text};
 use crate::error::RotationError;
 use crate::secret::Login;
 
-/// Quotes an identifier: wrapped in double quotes, inner double quotes doubled.
+/// Quotes an identifier: wrapped in double quotes, inner double quotes doubled (libpq's
+/// `PQescapeIdentifier`, as `postgres-protocol` ports it).
 pub fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    postgres_protocol::escape::escape_identifier(name)
 }
 
-/// Quotes a string literal. With a backslash inside, the `E''` form is used and backslashes
-/// doubled, so the literal means the same with `standard_conforming_strings` on or off.
+/// Quotes a string literal (libpq's `PQescapeLiteral`, as `postgres-protocol` ports it): with a
+/// backslash inside, the ` E''` form with backslashes doubled, so the literal means the same
+/// with `standard_conforming_strings` on or off.
 pub fn quote_literal(value: &str) -> String {
-    let doubled = value.replace('\'', "''");
-    if value.contains('\\') {
-        format!("E'{}'", doubled.replace('\\', "\\\\"))
-    } else {
-        format!("'{doubled}'")
-    }
+    postgres_protocol::escape::escape_literal(value)
 }
 
 /// How long the function waits past the server's own bound before it gives up on a
@@ -1553,7 +1550,7 @@ mod tests {
     fn literals_are_safe_in_either_string_mode() {
         assert_eq!(quote_literal("plain"), "'plain'");
         assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(quote_literal("back\\slash'"), "E'back\\\\slash'''");
+        assert_eq!(quote_literal("back\\slash'"), " E'back\\\\slash'''");
         assert_eq!(
             quote_literal("'; DROP TABLE t; --"),
             "'''; DROP TABLE t; --'"
