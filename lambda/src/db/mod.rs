@@ -127,6 +127,24 @@ pub struct ConnectSettings<'a> {
     pub statement_timeout: Duration,
 }
 
+/// The bound on each statement and lock wait in the units each engine's settings take, one
+/// rounding for both: whole seconds rounded up (MySQL's lock waits, MariaDB's
+/// `max_statement_time`, the seconds an error names) and milliseconds (PostgreSQL's
+/// `statement_timeout` and `lock_timeout`, MySQL's `max_execution_time`), never below 1, which
+/// would mean "no bound" to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementBound(pub Duration);
+
+impl StatementBound {
+    pub fn seconds(self) -> u64 {
+        self.0.as_millis().div_ceil(1000).max(1) as u64
+    }
+
+    pub fn millis(self) -> u128 {
+        self.0.as_millis().max(1)
+    }
+}
+
 /// The real drivers, compiled in.
 #[derive(Debug, Clone)]
 pub struct Drivers {
@@ -223,6 +241,17 @@ const PRIVILEGE_HINT: &str = "Check that the user's grants allow it to change it
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_rounds_up_and_is_never_zero() {
+        let bound = |ms| StatementBound(Duration::from_millis(ms));
+        assert_eq!(
+            (bound(10_000).seconds(), bound(10_000).millis()),
+            (10, 10_000)
+        );
+        assert_eq!((bound(1_500).seconds(), bound(1_500).millis()), (2, 1_500));
+        assert_eq!((bound(0).seconds(), bound(0).millis()), (1, 1));
+    }
 
     #[test]
     fn server_text_masks_what_was_sent_and_is_bounded() {

@@ -43,7 +43,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{ConnectSettings, PRIVILEGE_HINT, Session, server_text};
+use super::{ConnectSettings, PRIVILEGE_HINT, Session, StatementBound, server_text};
 use crate::error::RotationError;
 use crate::secret::Login;
 
@@ -257,7 +257,7 @@ pub(super) async fn login(
     // (PgBouncer, RDS Proxy) refuse or treat specially; a session-level SET also overrides
     // role-level settings such as `statement_timeout = 0`. Every statement the function sends
     // is schema-qualified as well.
-    let millis = settings.statement_timeout.as_millis().max(1);
+    let millis = StatementBound(settings.statement_timeout).millis();
     session
         .run(
             &session_start(millis),
@@ -305,7 +305,7 @@ enum Message {
 
 impl PgSession {
     fn seconds(&self) -> u64 {
-        self.statement_timeout.as_millis().div_ceil(1000) as u64
+        StatementBound(self.statement_timeout).seconds()
     }
 
     fn failure(

@@ -298,7 +298,7 @@ impl MySqlSession {
             host: self.host.clone(),
             port: self.port,
             action,
-            seconds: self.timeout.as_secs(),
+            seconds: crate::db::StatementBound(self.timeout).seconds(),
             detail,
         }
     }

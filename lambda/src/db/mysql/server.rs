@@ -70,7 +70,8 @@ impl Server {
     /// wait and statement by `timeout`. `NO_AUTO_CREATE_USER` (gone in MySQL 8) keeps a GRANT
     /// from creating a user without a password.
     pub fn session_setup(self, timeout: Duration) -> String {
-        let seconds = timeout.as_secs().max(1);
+        let bound = crate::db::StatementBound(timeout);
+        let seconds = bound.seconds();
         let (mode, statement_bound) = match self {
             // old_passwords = 1 would make the server expect (and PASSWORD() make) the
             // pre-4.1 hash, which no client can log in with under secure_auth.
@@ -80,13 +81,13 @@ impl Server {
             ),
             Self::MySql(major, _, _) if major >= 8 => (
                 "NO_ENGINE_SUBSTITUTION",
-                Some(format!("max_execution_time = {}", seconds * 1000)),
+                Some(format!("max_execution_time = {}", bound.millis())),
             ),
             // max_execution_time (SELECT only) came with 5.7.8.
             Self::MySql(..) => (
                 "NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
                 self.mysql_at_least((5, 7, 8))
-                    .then(|| format!("max_execution_time = {}", seconds * 1000)),
+                    .then(|| format!("max_execution_time = {}", bound.millis())),
             ),
         };
         let mut sql = format!(
