@@ -914,13 +914,40 @@ impl Session for MySqlSession {
         let sql = format!("SELECT {}", columns.join(", "));
         let rows = self.rows(&sql, "read the server's settings").await?;
         let row = rows.into_iter().next().unwrap_or_default();
-        Ok(names
+        let mut notes: Vec<String> = names
             .iter()
             .zip(row)
             .filter_map(|(name, value)| {
                 Server::setting_note(name, value.as_deref().unwrap_or_default())
             })
-            .collect())
+            .collect();
+        if let Some(query) = self.server.secondary_password_query() {
+            match self.rows(query, "look for a secondary password").await {
+                Ok(rows)
+                    if rows
+                        .first()
+                        .and_then(|r| r.first())
+                        .cloned()
+                        .flatten()
+                        .as_deref()
+                        == Some("1") =>
+                {
+                    notes.push(
+                        "the account keeps a secondary password (dual passwords): it logs in \
+                         beside the rotated one; discard it (ALTER USER ... DISCARD OLD \
+                         PASSWORD); alternating users discard it at every rotation"
+                            .into(),
+                    )
+                }
+                Ok(_) => {}
+                Err(_) => notes.push(
+                    "cannot tell whether the account keeps a secondary password (reading it \
+                     takes SELECT on mysql.user); check it by hand"
+                        .into(),
+                ),
+            }
+        }
+        Ok(notes)
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {

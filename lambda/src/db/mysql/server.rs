@@ -294,6 +294,16 @@ impl Server {
             .then(|| format!("ALTER USER {account} DISCARD OLD PASSWORD"))
     }
 
+    /// The query that says whether the session's own account keeps a secondary password
+    /// (MySQL 8.0.14+ dual passwords): one planted while the secret leaked would survive every
+    /// rotation of a user that may not discard it. Reading it takes SELECT on `mysql.user`.
+    pub fn secondary_password_query(self) -> Option<&'static str> {
+        self.mysql_at_least((8, 0, 14)).then_some(
+            "SELECT JSON_EXTRACT(User_attributes, '$.additional_password') IS NOT NULL \
+             FROM mysql.user WHERE CONCAT(User, '@', Host) = CURRENT_USER()",
+        )
+    }
+
     /// The query (one parameter, the user name) that counts how often `user` is a role, or
     /// granted to other accounts: MariaDB roles (`is_role`, `roles_mapping`); any MySQL 8
     /// account granted to another (`role_edges`). MySQL 5.7 has no roles.
@@ -387,6 +397,24 @@ impl Server {
             quote_string(user, self.no_backslash_escapes()),
             quote_string(host, self.no_backslash_escapes())
         )
+    }
+}
+
+#[cfg(test)]
+mod secondary_password_tests {
+    use super::*;
+
+    #[test]
+    fn only_servers_with_dual_passwords_are_asked() {
+        assert!(Server::MySql(8, 0, 14).secondary_password_query().is_some());
+        assert!(Server::MySql(8, 4, 0).secondary_password_query().is_some());
+        assert!(Server::MySql(8, 0, 13).secondary_password_query().is_none());
+        assert!(Server::MySql(5, 7, 44).secondary_password_query().is_none());
+        assert!(
+            Server::MariaDb(10, 11, 0)
+                .secondary_password_query()
+                .is_none()
+        );
     }
 }
 
