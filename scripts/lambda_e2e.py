@@ -376,7 +376,10 @@ class Run:
             "databases:\n" + database("good", good_arn) + database("refused", bad_arn)
         )
         url = urllib.parse.urlsplit(self.fn.url)
-        env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")
+        # CloudTrail is the mock too (no trail there): synth preflight reports that the
+        # stack's failure rule would never fire.
+        env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true",
+                   AWS_ENDPOINT_URL_CLOUDTRAIL=os.environ["ROTATION_TEST_SM_ENDPOINT"])
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "preflight.yaml")
             with open(path, "w") as f:
@@ -393,6 +396,9 @@ class Run:
             check(run.returncode == 1,
                   f"synth preflight exited {run.returncode}, expected 1 (a database has "
                   f"problems, every invocation answered):\n{printed}")
+        check("cloudtrail: fail  no trail logs" in runs[0].stderr
+              and "cloudtrail: fail  no trail logs" in runs[1].stdout,
+              f"synth preflight should say no trail logs the Region:\n{runs[1].stdout}")
         reports = json.loads(runs[0].stdout)
         check([r.get("SecretId") for r in reports] == [good_arn, bad_arn],
               f"reports not in config order: {reports}")

@@ -363,7 +363,8 @@ fn preflight(
         .enable_all()
         .build()
         .map_err(|source| Error::Runtime { source })?;
-    let outcomes = runtime.block_on(async {
+    let trail_region = region.clone().or_else(|| preflight::secrets_region(&stack));
+    let (outcomes, trail) = runtime.block_on(async {
         let invoker = LambdaInvoker::new(
             function,
             region,
@@ -371,20 +372,41 @@ fn preflight(
             endpoint_url,
         )
         .await;
-        preflight::invoke_all(
+        let outcomes = preflight::invoke_all(
             std::sync::Arc::new(invoker),
             &targets,
             preflight::CONCURRENCY,
         )
-        .await
+        .await;
+        // CloudTrail through its own endpoint (AWS_ENDPOINT_URL_CLOUDTRAIL for an emulator),
+        // never Lambda's.
+        let trail = match &trail_region {
+            Some(r) => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(r.clone()))
+                    .load()
+                    .await;
+                crate::trail::check(&sdk, r).await
+            }
+            None => crate::trail::TrailCheck::Unknown("the stack's Region is not known".into()),
+        };
+        (outcomes, trail)
     });
-    let text = if json {
-        preflight::json_reports(&targets, &outcomes)
+    let trail_line = trail.line(trail_region.as_deref().unwrap_or("the stack's Region"));
+    if json {
+        write_stdout(&preflight::json_reports(&targets, &outcomes))?;
+        eprintln!("{trail_line}");
     } else {
-        preflight::table(&targets, &outcomes)
+        write_stdout(&format!(
+            "{}\n{trail_line}\n",
+            preflight::table(&targets, &outcomes)
+        ))?;
+    }
+    let code = match preflight::exit_code(&outcomes) {
+        preflight::EXIT_OK if trail.is_problem() => preflight::EXIT_PROBLEMS,
+        code => code,
     };
-    write_stdout(&text)?;
-    Ok(ExitCode::from(preflight::exit_code(&outcomes)))
+    Ok(ExitCode::from(code))
 }
 
 fn write_stdout(text: &str) -> Result<()> {

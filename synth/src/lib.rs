@@ -22,6 +22,7 @@ pub mod render;
 pub mod schedule;
 pub mod schema;
 pub mod settings;
+pub mod trail;
 pub mod validate;
 
 pub use error::{Error, Result};
