@@ -89,28 +89,6 @@ pub enum Command {
     },
 }
 
-#[cfg(test)]
-mod help_tests {
-    use clap::CommandFactory;
-
-    use super::Args;
-
-    #[test]
-    fn every_argument_and_option_has_help() {
-        let command = Args::command();
-        for sub in command.get_subcommands() {
-            for arg in sub.get_arguments() {
-                assert!(
-                    arg.get_help().is_some() || arg.get_long_help().is_some(),
-                    "`synth {} {}` has no help text",
-                    sub.get_name(),
-                    arg.get_id()
-                );
-            }
-        }
-    }
-}
-
 fn read(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_owned(),
@@ -422,4 +400,26 @@ fn write_stdout(text: &str) -> Result<()> {
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<ExitCode> {
     Ok(execute(Args::parse())?)
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    #[test]
+    fn every_argument_and_option_has_help() {
+        let command = Args::command();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "`synth {} {}` has no help text",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
 }
