@@ -353,20 +353,9 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         .await?;
         // Prove the secret's own credential is real, where the master will act, before acting
         // with the master's.
-        let proof = alternating::on_master_endpoint(&current, &master);
-        let Some(mut session) = self.connector.login(&proof).await? else {
-            return Err(RotationError::NoWorkingCredential {
-                secret: secret.to_owned(),
-                host: proof.host,
-                port: proof.port,
-                user: proof.username,
-                tried: AWSCURRENT.into(),
-            });
-        };
-        let account_host = session.account_host().await;
-        session.close().await;
-        let account_host = account_host?;
-        info!(user = %current.username, host = %proof.host, port = proof.port, "AWSCURRENT logs in on the master's endpoint");
+        let account_host = self
+            .prove_where_master_acts(secret, &current, &master)
+            .await?;
 
         let Some(mut session) = self.connector.login(&master).await? else {
             return Err(master_error(
@@ -396,6 +385,31 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             "the master user gave the alternate user the current user's privileges and the AWSPENDING password"
         );
         Ok(())
+    }
+
+    /// Logs in with `current` on the master's endpoint (engine, host, port, TLS) and reads the
+    /// account host of that login: the identity the master then copies. The secret's own host
+    /// and port are never where the proof is made (see [`alternating::on_master_endpoint`]).
+    pub(crate) async fn prove_where_master_acts(
+        &self,
+        secret: &str,
+        current: &Login,
+        master: &Login,
+    ) -> Result<Option<String>, RotationError> {
+        let proof = alternating::on_master_endpoint(current, master);
+        let Some(mut session) = self.connector.login(&proof).await? else {
+            return Err(RotationError::NoWorkingCredential {
+                secret: secret.to_owned(),
+                host: proof.host,
+                port: proof.port,
+                user: proof.username,
+                tried: AWSCURRENT.into(),
+            });
+        };
+        let account_host = session.account_host().await;
+        session.close().await;
+        info!(user = %proof.username, host = %proof.host, port = proof.port, "AWSCURRENT logs in on the master's endpoint");
+        account_host
     }
 
     async fn test_secret(&self, event: &RotationEvent) -> Result<(), RotationError> {

@@ -79,19 +79,10 @@ where
     .await?;
     // The template's host is the account the secret's own credential logs in as where the
     // master acts, as in a rotation; that login also proves the credential is real.
-    let proof = alternating::on_master_endpoint(&login, &master);
-    let Some(mut session) = rotator.connector.login(&proof).await? else {
-        return Err(RotationError::NoWorkingCredential {
-            secret: secret.to_owned(),
-            host: proof.host,
-            port: proof.port,
-            user: proof.username,
-            tried: AWSCURRENT.into(),
-        });
-    };
-    let host = session.account_host().await;
-    session.close().await;
-    let host = host?;
+    let host = rotator
+        .prove_where_master_acts(secret, &login, &master)
+        .await?;
+
     let Some(mut session) = rotator.connector.login(&master).await? else {
         return Err(alternating::master_error(
             secret,

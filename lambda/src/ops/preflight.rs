@@ -561,22 +561,9 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
 
     // The template's account, read where the master acts (as a rotation does), never at the
     // host the secret names.
-    let proof = alternating::on_master_endpoint(login, &master);
-    let account_host = match rotator.connector.login(&proof).await {
-        Ok(Some(mut session)) => {
-            let host = session.account_host().await;
-            session.close().await;
-            host
-        }
-        Ok(None) => Err(RotationError::NoWorkingCredential {
-            secret: secret.to_owned(),
-            host: proof.host.clone(),
-            port: proof.port,
-            user: proof.username.clone(),
-            tried: AWSCURRENT.into(),
-        }),
-        Err(error) => Err(error),
-    };
+    let account_host = rotator
+        .prove_where_master_acts(secret, login, &master)
+        .await;
     let account_host = match account_host {
         Ok(host) => host,
         Err(error) => {
@@ -584,7 +571,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 check::MASTER_SECRET,
                 format!(
                     "AWSCURRENT must log in where the master acts ({}:{}): {error}",
-                    proof.host, proof.port
+                    master.host, master.port
                 ),
                 "Make the secret's user and password those of a user on the master's own \
                  database; the rotation proves them there before the master acts.",
