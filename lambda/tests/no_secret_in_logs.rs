@@ -35,6 +35,7 @@ impl<'a> MakeWriter<'a> for Capture {
 #[tokio::test]
 async fn no_password_in_any_log_or_error() {
     needs_servers!();
+    let _server_wide = common::SERVER_WIDE.lock().await;
     let _ = tracing_log::LogTracer::init();
     let capture = Capture::default();
     let subscriber = tracing_subscriber::fmt()

@@ -13,7 +13,6 @@ mod interruptions;
 mod mariadb_partners;
 mod mariadb_server_logs;
 mod mysql_hardening;
-mod no_secret_in_logs;
 mod operations;
 mod postgres_hardening;
 mod quoting_roundtrip;

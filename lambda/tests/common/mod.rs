@@ -18,8 +18,8 @@
 // Each test binary compiles the whole harness and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
-/// Taken first by the tests that change a setting or hold a lock for a whole server, so they
-/// never run at the same time (see `tests/server_wide.rs`).
+/// Taken first by the tests that change a setting or hold a lock for a whole server, and by the
+/// log capture, so they never run at the same time (see `tests/server_wide.rs`).
 pub static SERVER_WIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The first line of a test that needs the servers: when they are not configured, prints one
