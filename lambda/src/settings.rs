@@ -15,6 +15,7 @@
 //! Without a stack (tests, local runs) `ROTATION_SETTINGS=from-secrets` restores the old rule,
 //! strategy from the value and any master, and must be chosen explicitly: synth never renders it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,7 +28,12 @@ use crate::store::unqualified_function_arn;
 #[derive(Clone)]
 pub enum Source {
     /// The stack's settings file.
-    Stack(Arc<Settings>),
+    Stack {
+        settings: Arc<Settings>,
+        /// Each configured master secret, with one secret it is the master of: looked up at
+        /// every invocation, so built once when the file is read.
+        masters: Arc<BTreeMap<String, String>>,
+    },
     /// Each secret's own value (`masterarn`), for runs without a stack.
     FromSecrets,
 }
@@ -36,7 +42,9 @@ impl std::fmt::Debug for Source {
     // 10,000 secrets are not worth printing in a configuration dump.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Stack(settings) => write!(f, "Stack({} secrets)", settings.secrets.len()),
+            Self::Stack { settings, .. } => {
+                write!(f, "Stack({} secrets)", settings.secrets.len())
+            }
             Self::FromSecrets => f.write_str("FromSecrets"),
         }
     }
@@ -50,7 +58,23 @@ impl Source {
             Some(path) if !path.is_empty() => path.to_owned(),
             _ => settings::SETTINGS_PATH.to_owned(),
         };
-        Self::read(Path::new(&path)).map(|s| Self::Stack(Arc::new(s)))
+        Self::read(Path::new(&path)).map(Self::stack)
+    }
+
+    /// The source for the stack's `settings`.
+    pub fn stack(settings: Settings) -> Self {
+        let mut masters = BTreeMap::new();
+        for (rotated, secret) in &settings.secrets {
+            if let Some(master) = &secret.master_secret_arn {
+                masters
+                    .entry(master.clone())
+                    .or_insert_with(|| rotated.clone());
+            }
+        }
+        Self::Stack {
+            settings: Arc::new(settings),
+            masters: Arc::new(masters),
+        }
     }
 
     fn read(path: &Path) -> Result<Settings, RotationError> {
@@ -97,15 +121,11 @@ impl Source {
                  that rotates a secret may act on it"
             )));
         }
-        let Self::Stack(settings) = self else {
+        let Self::Stack { settings, masters } = self else {
             return Ok(Admitted::FromSecrets);
         };
         let key = arn.unwrap_or(secret);
-        if let Some((rotated, _)) = settings
-            .secrets
-            .iter()
-            .find(|(_, s)| s.master_secret_arn.as_deref() == Some(key))
-        {
+        if let Some(rotated) = masters.get(key) {
             return Err(refuse(format!(
                 "it is the master secret of `{rotated}`; this function never acts on a master \
                  secret (rotate it with its own function, or RDS's managed rotation)"
@@ -135,8 +155,6 @@ pub enum Admitted<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use rotation_contract::settings::Strategy;
 
     use super::*;
@@ -154,7 +172,7 @@ mod tests {
                 master_secret_arn: Some(MASTER.to_owned()),
             },
         );
-        Source::Stack(Arc::new(Settings::new(secrets)))
+        Source::stack(Settings::new(secrets))
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn every_example_stack_environment_is_accepted_by_the_function() {
         .unwrap_or_else(|e| panic!("{}: the function refuses its stack: {e}", path.display()));
         fs::remove_file(&mounted).unwrap();
         match &config.settings {
-            rotation::settings::Source::Stack(settings) => assert!(
+            rotation::settings::Source::Stack { settings, .. } => assert!(
                 !settings.secrets.is_empty(),
                 "{}: no secret in the settings",
                 path.display()
