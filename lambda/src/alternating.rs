@@ -73,6 +73,15 @@ pub fn on_master_endpoint(current: &Login, master: &Login) -> Login {
     }
 }
 
+/// Whether two logins reach the same endpoint the same way (engine family, host, port, TLS):
+/// then a session of one proves what a session of the other would.
+pub fn same_endpoint(a: &Login, b: &Login) -> bool {
+    a.engine.family() == b.engine.family()
+        && a.host.eq_ignore_ascii_case(&b.host)
+        && a.port == b.port
+        && a.tls == b.tls
+}
+
 /// The RDS database an RDS-managed master secret belongs to, from its tags.
 pub fn tagged_database(
     tags: &std::collections::BTreeMap<String, String>,
@@ -286,6 +295,8 @@ mod tests {
         assert_eq!(proof.dbname.as_deref(), Some("app"));
         // The secret's `ssl: false` never lowers the proof below the master's own TLS.
         assert_eq!(proof.tls, crate::secret::Tls::VerifyFull);
+        assert!(same_endpoint(&proof, &master));
+        assert!(!same_endpoint(&proof, &current));
     }
 
     #[test]

@@ -310,8 +310,12 @@ async fn run<S, C, A>(
             });
         }
         Strategy::AlternatingUsers { master_arn } => {
+            // The account this login is, kept for when the master acts on this same endpoint:
+            // no second login as the user to prove it there.
+            let account_host = session.account_host().await;
             session.close().await;
-            let found = alternating_checks(rotator, admin, secret, &master_arn, &login).await;
+            let found =
+                alternating_checks(rotator, admin, secret, &master_arn, &login, account_host).await;
             checks.extend(found);
         }
     }
@@ -508,6 +512,7 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     secret: &str,
     master_arn: &str,
     login: &Login,
+    login_account_host: Result<Option<String>, RotationError>,
 ) -> Vec<Check> {
     let partner = partner_username(&login.username);
     let mut checks = vec![match login
@@ -560,10 +565,15 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     };
 
     // The template's account, read where the master acts (as a rotation does), never at the
-    // host the secret names.
-    let account_host = rotator
-        .prove_where_master_acts(secret, login, &master)
-        .await;
+    // host the secret names: from the login above when that was the master's endpoint.
+    let account_host =
+        if alternating::same_endpoint(&alternating::on_master_endpoint(login, &master), login) {
+            login_account_host
+        } else {
+            rotator
+                .prove_where_master_acts(secret, login, &master)
+                .await
+        };
     let account_host = match account_host {
         Ok(host) => host,
         Err(error) => {
