@@ -328,11 +328,21 @@ impl MySqlSession {
         action: &'static str,
     ) -> Result<Vec<Vec<Option<String>>>, RotationError> {
         let bound = self.bound();
-        let result = match tokio::time::timeout(bound, self.conn.query::<Row, _>(sql)).await {
+        let answer = tokio::time::timeout(bound, self.conn.query::<Row, _>(sql)).await;
+        self.texts(action, answer)
+    }
+
+    /// A bounded query's answer, every column as text, or the failure it names.
+    fn texts(
+        &self,
+        action: &'static str,
+        answer: Result<Result<Vec<Row>, mysql_async::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<Vec<Vec<Option<String>>>, RotationError> {
+        let rows = match answer {
             Ok(result) => result.map_err(|e| self.failure(action, e, true))?,
             Err(_) => return Err(self.timed_out(action, "no answer from the server".into())),
         };
-        Ok(result
+        Ok(rows
             .into_iter()
             .map(|row| row.unwrap().iter().map(text).collect())
             .collect())
@@ -347,14 +357,8 @@ impl MySqlSession {
     ) -> Result<Vec<Vec<Option<String>>>, RotationError> {
         let bound = self.bound();
         let query = self.conn.exec::<Row, _, _>(sql, params);
-        let result = match tokio::time::timeout(bound, query).await {
-            Ok(result) => result.map_err(|e| self.failure(action, e, true))?,
-            Err(_) => return Err(self.timed_out(action, "no answer from the server".into())),
-        };
-        Ok(result
-            .into_iter()
-            .map(|row| row.unwrap().iter().map(text).collect())
-            .collect())
+        let answer = tokio::time::timeout(bound, query).await;
+        self.texts(action, answer)
     }
 
     /// The plugin and lock state of `user`@`host` (`None`: this session's own account), from
