@@ -46,3 +46,23 @@ pub const STEP_DIMENSIONS: [&[&str]; 2] = [
 pub const OVERDUE_SECRETS: &str = "OverdueSecrets";
 /// Per audit: how many secrets name this function as their rotation function. Unit Count.
 pub const AUDITED_SECRETS: &str = "AuditedSecrets";
+
+/// Dimension: the kind of application a refresh acts on, `ecs-service` or `lambda-function`.
+pub const DIM_TARGET_KIND: &str = "TargetKind";
+
+/// Per rotation that refreshes applications (`after_rotation`), after finishSecret: how many
+/// of the listed applications could not be refreshed. Dimensions: [`DIM_FUNCTION`], and
+/// [`DIM_SECRET`] with [`DIM_TARGET_KIND`]. Unit Count. The refresh alarm fires on 1 or more.
+pub const REFRESH_FAILED: &str = "RefreshFailed";
+/// Per rotation that refreshes applications: how many were refreshed. Unit Count.
+pub const REFRESHED: &str = "Refreshed";
+
+/// Per drift check (`{"Action": "drift-check"}`): how many configured secrets have a problem
+/// a rotation would meet. Dimension: [`DIM_FUNCTION`]. Unit Count. The drift alarm fires on 1
+/// or more, and on no value for two periods (the check itself did not run).
+pub const DRIFTED_SECRETS: &str = "DriftedSecrets";
+/// Per drift check and secret with a problem: 1. Dimensions: [`DIM_FUNCTION`] and
+/// [`DIM_SECRET`]. Unit Count.
+pub const SECRET_DRIFTED: &str = "SecretDrifted";
+/// Per drift check: how many configured secrets were checked. Unit Count.
+pub const DRIFT_CHECKED_SECRETS: &str = "DriftCheckedSecrets";

@@ -14,6 +14,8 @@ pub mod action {
     pub const RECOVER: &str = "recover";
     pub const AUDIT: &str = "audit";
     pub const ADOPT_PARTNER: &str = "adopt-partner";
+    /// The scheduled drift check: preflight's read-only checks on every configured secret.
+    pub const DRIFT_CHECK: &str = "drift-check";
 }
 
 /// The name of every preflight check, in the order a rotation needs them.
@@ -31,6 +33,8 @@ pub mod check {
     pub const MASTER_PRIVILEGES: &str = "master-privileges";
     pub const PARTNER_NAME: &str = "partner-name";
     pub const PARTNER_OBJECTS: &str = "partner-objects";
+    /// Whether the secret serves an RDS Proxy (which logs in as one user per secret).
+    pub const RDS_PROXY: &str = "rds-proxy";
 }
 
 /// How one check came out.

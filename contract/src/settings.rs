@@ -11,8 +11,8 @@
 //!
 //! `synth` writes the file ([`Settings::to_json`]) into the settings layer zip; the function
 //! reads it once per instance from [`SETTINGS_PATH`], or from the path in
-//! [`SETTINGS_ENV`]. Per-database settings that come later (what to do after a rotation)
-//! travel in [`SecretSettings`] the same way. Unknown fields are refused: a function older
+//! [`SETTINGS_ENV`]. Per-database settings (what to refresh after a rotation, when the
+//! previous user is retired) travel in [`SecretSettings`] the same way. Unknown fields are refused: a function older
 //! than the stack that rendered its settings must fail loudly rather than ignore a setting.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +60,45 @@ pub struct SecretSettings {
     /// The master secret's full ARN, for alternating users (and only then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_secret_arn: Option<String>,
+    /// The applications refreshed once AWSCURRENT has moved (after finishSecret).
+    #[serde(default, skip_serializing_if = "AfterRotation::is_empty")]
+    pub after_rotation: AfterRotation,
+    /// Alternating users only: seconds after finishSecret when the previous user (the one
+    /// AWSPREVIOUS names) stops logging in. `None` keeps it working until the next rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_previous_after_seconds: Option<u64>,
+}
+
+impl SecretSettings {
+    /// Settings with nothing but the strategy and its master.
+    pub fn new(strategy: Strategy, master_secret_arn: Option<String>) -> Self {
+        Self {
+            strategy,
+            master_secret_arn,
+            after_rotation: AfterRotation::default(),
+            retire_previous_after_seconds: None,
+        }
+    }
+}
+
+/// The applications that read a secret and cache its value: each gets fresh instances once
+/// the rotation has moved AWSCURRENT, so none keeps using a password about to stop working.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterRotation {
+    /// Full ECS service ARNs (`arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`): each
+    /// gets a new deployment (`UpdateService` with `forceNewDeployment`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecs_services: Vec<String>,
+    /// Unqualified Lambda function ARNs: each gets new execution environments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lambda_functions: Vec<String>,
+}
+
+impl AfterRotation {
+    pub fn is_empty(&self) -> bool {
+        self.ecs_services.is_empty() && self.lambda_functions.is_empty()
+    }
 }
 
 /// The whole file: every secret this function rotates, keyed by its full ARN.
@@ -134,6 +173,14 @@ impl Settings {
                 }
                 _ => {}
             }
+            if secret.strategy == Strategy::SingleUser
+                && secret.retire_previous_after_seconds.is_some()
+            {
+                return Err(format!(
+                    "secret `{arn}` is single-user but names retire_previous_after_seconds \
+                     (a single user's previous password stops working at setSecret)"
+                ));
+            }
         }
         if let Some(both) = self
             .masters()
@@ -157,18 +204,20 @@ mod tests {
         secrets.insert(
             "arn:aws:secretsmanager:eu-west-1:1:secret:b-AbCdEf".into(),
             SecretSettings {
-                strategy: Strategy::AlternatingUsers,
-                master_secret_arn: Some(
-                    "arn:aws:secretsmanager:eu-west-1:1:secret:m-AbCdEf".into(),
-                ),
+                after_rotation: AfterRotation {
+                    ecs_services: vec!["arn:aws:ecs:eu-west-1:1:service/c/s".into()],
+                    lambda_functions: vec!["arn:aws:lambda:eu-west-1:1:function:f".into()],
+                },
+                retire_previous_after_seconds: Some(86_400),
+                ..SecretSettings::new(
+                    Strategy::AlternatingUsers,
+                    Some("arn:aws:secretsmanager:eu-west-1:1:secret:m-AbCdEf".into()),
+                )
             },
         );
         secrets.insert(
             "arn:aws:secretsmanager:eu-west-1:1:secret:a-AbCdEf".into(),
-            SecretSettings {
-                strategy: Strategy::SingleUser,
-                master_secret_arn: None,
-            },
+            SecretSettings::new(Strategy::SingleUser, None),
         );
         Settings::new(secrets)
     }
@@ -182,6 +231,8 @@ mod tests {
         assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[1].contains(":a-AbCdEf") && lines[1].contains("single-user"));
         assert!(lines[2].contains(":b-AbCdEf") && lines[2].contains("\"master_secret_arn\""));
+        assert!(lines[2].contains("\"retire_previous_after_seconds\":86400"));
+        assert!(!lines[1].contains("after_rotation") && !lines[1].contains("retire"));
         assert_eq!(
             Settings::new(BTreeMap::new()).to_json(),
             "{\"format\":1,\"secrets\":{\n}}\n"
@@ -214,12 +265,17 @@ mod tests {
         assert!(wrong.check().unwrap_err().contains("is single-user but"));
 
         let mut wrong = sample();
+        wrong.secrets.values_mut().for_each(|s| {
+            s.strategy = Strategy::SingleUser;
+            s.master_secret_arn = None;
+            s.retire_previous_after_seconds = Some(60);
+        });
+        assert!(wrong.check().unwrap_err().contains("retire_previous_after_seconds"));
+
+        let mut wrong = sample();
         wrong.secrets.insert(
             "arn:aws:secretsmanager:eu-west-1:1:secret:m-AbCdEf".into(),
-            SecretSettings {
-                strategy: Strategy::SingleUser,
-                master_secret_arn: None,
-            },
+            SecretSettings::new(Strategy::SingleUser, None),
         );
         assert!(
             wrong
@@ -232,6 +288,8 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused_not_ignored() {
         let text = r#"{"format":1,"secrets":{"arn:x":{"strategy":"single-user","retire":"1h"}}}"#;
+        assert!(Settings::parse(text).unwrap_err().contains("retire"));
+        let text = r#"{"format":1,"secrets":{"arn:x":{"strategy":"single-user","after_rotation":{"ecs":[]}}}}"#;
         assert!(Settings::parse(text).unwrap_err().contains("retire"));
         let text = r#"{"format":1,"secrets":{},"extra":true}"#;
         assert!(Settings::parse(text).unwrap_err().contains("extra"));

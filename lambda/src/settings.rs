@@ -167,10 +167,7 @@ mod tests {
         let mut secrets = BTreeMap::new();
         secrets.insert(
             APP.to_owned(),
-            SecretSettings {
-                strategy: Strategy::AlternatingUsers,
-                master_secret_arn: Some(MASTER.to_owned()),
-            },
+            SecretSettings::new(Strategy::AlternatingUsers, Some(MASTER.to_owned())),
         );
         Source::stack(Settings::new(secrets))
     }

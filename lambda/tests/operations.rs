@@ -564,10 +564,10 @@ async fn operator_actions_refuse_what_the_stack_does_not_rotate_here() {
     let settings = rotation_contract::settings::Settings::new(
         [(
             f.arn.clone(),
-            rotation_contract::settings::SecretSettings {
-                strategy: rotation_contract::settings::Strategy::AlternatingUsers,
-                master_secret_arn: Some(master.clone()),
-            },
+            rotation_contract::settings::SecretSettings::new(
+                rotation_contract::settings::Strategy::AlternatingUsers,
+                Some(master.clone()),
+            ),
         )]
         .into(),
     );

@@ -1363,10 +1363,7 @@ fn settings_file(name: &str, secrets: &[(&str, &str, Option<&str>)]) -> String {
                 };
                 (
                     arn.to_string(),
-                    SecretSettings {
-                        strategy,
-                        master_secret_arn: master.map(str::to_owned),
-                    },
+                    SecretSettings::new(strategy, master.map(str::to_owned)),
                 )
             })
             .collect(),

@@ -56,12 +56,20 @@ pub struct RawAlerts {
     /// `false` removes the rule, its invoke permission, the alarm and the
     /// `ListSecrets` grant.
     pub overdue_audit: bool,
+    /// Check every configured secret on a schedule, before its rotation does:
+    /// an EventBridge schedule expression such as `rate(1 day)` (default: off).
+    /// A scheduled rule invokes the function with `{"Action": "drift-check"}`,
+    /// which runs preflight's read-only checks on each secret (at most one
+    /// login per user, none after a refused login) and reports the secrets with
+    /// a problem; an alarm fires on one.
+    pub drift_check: Option<String>,
 }
 
 impl Default for RawAlerts {
     fn default() -> Self {
         RawAlerts {
             overdue_audit: true,
+            drift_check: None,
         }
     }
 }
@@ -301,6 +309,30 @@ pub struct RawDatabase {
     /// Customer managed KMS key of the master secret.
     pub master_kms_key_arn: Option<String>,
     pub schedule: RawSchedule,
+    /// Applications refreshed once a rotation has moved AWSCURRENT (after
+    /// finishSecret), so none keeps a cached password (every key optional).
+    #[serde(default)]
+    pub after_rotation: RawAfterRotation,
+    /// Alternating users only (opt-in): how long after a rotation the
+    /// previous user (AWSPREVIOUS) still logs in, such as `24h` or `7d`. The
+    /// next rotation, which gives that user a new password, lets it log in
+    /// again. Default: the previous user keeps working until the next rotation.
+    pub retire_previous_after: Option<String>,
+}
+
+/// The applications that cache the secret's value.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAfterRotation {
+    /// ECS services given a new deployment (`UpdateService` with
+    /// `forceNewDeployment`): full ARNs
+    /// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` in the stack's
+    /// account and Region.
+    pub ecs_services: Vec<String>,
+    /// Lambda functions given new execution environments: unqualified ARNs
+    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` in the stack's account and
+    /// Region.
+    pub lambda_functions: Vec<String>,
 }
 
 /// When Secrets Manager rotates the secret.

@@ -40,6 +40,9 @@ pub struct Stack {
     /// The overdue-rotation audit: its schedule, invoke permission, alarm and
     /// the role's `ListSecrets` (`alerts.overdue_audit`).
     pub overdue_audit: bool,
+    /// The drift check's EventBridge schedule expression (`alerts.drift_check`),
+    /// when on.
+    pub drift_check: Option<String>,
     /// The settings layer's zip and digest (set by [`crate::render_stack`]).
     pub settings_layer: crate::settings::Layer,
 }
@@ -138,7 +141,15 @@ pub struct Database {
     pub schedule_expression: String,
     pub duration: Option<String>,
     pub rotate_immediately: bool,
+    /// The applications refreshed after a rotation (`after_rotation`).
+    pub after_rotation: AfterRotation,
+    /// Seconds after a rotation when the previous user stops logging in
+    /// (`retire_previous_after`), alternating users only.
+    pub retire_previous_after_seconds: Option<u64>,
 }
+
+/// The applications refreshed after a rotation, as the settings file carries them.
+pub use rotation_contract::settings::AfterRotation;
 
 impl Strategy {
     pub fn as_str(self) -> &'static str {

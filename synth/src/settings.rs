@@ -63,6 +63,11 @@ pub fn of(stack: &Stack) -> Settings {
                     Strategy::AlternatingUsers => d.master_secret_arn.clone(),
                     Strategy::SingleUser => None,
                 },
+                after_rotation: d.after_rotation.clone(),
+                retire_previous_after_seconds: match d.strategy {
+                    Strategy::AlternatingUsers => d.retire_previous_after_seconds,
+                    Strategy::SingleUser => None,
+                },
             };
             (d.secret_arn.clone(), settings)
         })

@@ -187,6 +187,7 @@ impl Validator<'_> {
             databases,
             layout,
             overdue_audit: raw.alerts.overdue_audit,
+            drift_check: raw.alerts.drift_check.clone(),
             settings_layer: crate::settings::Layer::default(),
         }
     }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use super::{Validator, is_name};
 use crate::arn;
 use crate::config::{RawDatabase, Strategy};
-use crate::model::{Database, pascal_case};
+use crate::model::{AfterRotation, Database, pascal_case};
 use crate::schedule;
 
 /// Longest database name: it is embedded in logical IDs and resource names.
@@ -70,6 +70,12 @@ impl<'a> Entry<'a> {
             schedule_expression: d.schedule.expression.trim().to_owned(),
             duration: d.schedule.duration.clone(),
             rotate_immediately: d.schedule.rotate_immediately,
+            after_rotation: AfterRotation {
+                ecs_services: d.after_rotation.ecs_services.clone(),
+                lambda_functions: d.after_rotation.lambda_functions.clone(),
+            },
+            // Set by the `retire_previous_after` rule, once the value is known to be good.
+            retire_previous_after_seconds: None,
         }
     }
 }
