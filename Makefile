@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 
-.PHONY: test testenv-up testenv-down synth examples fuzz lint bench bench-synth lambda layer clean demo
+.PHONY: test testenv-up testenv-down synth examples reference fuzz lint bench bench-synth lambda layer clean demo
 
 # Start the test servers, run every test with .testenv/env loaded, the Lambda end-to-end test,
 # the example stacks deployed into moto's CloudFormation (package, deploy, update, delete), and
@@ -48,6 +48,12 @@ synth:
 examples:
 	@set -e; for f in examples/*.yaml; do case "$$f" in *.template.yaml) continue;; esac; \
 	  cargo run -q -p synth --no-default-features -- render "$$f" -o "$${f%.yaml}.template.yaml"; done
+
+# Regenerate the config's JSON Schema (synth/config.schema.json) and the reference tables in
+# synth/README.md from the doc comments of synth/src/config.rs (a test fails when either is stale).
+reference:
+	cargo run -q -p synth --no-default-features -- schema > synth/config.schema.json
+	cargo run -q -p synth --no-default-features -- schema --reference --into synth/README.md
 
 # A longer run of the generated hostile input: the offline parsers and quoting (5,000 cases
 # each), 200 random config changes that must move no untouched rotation schedule, and names

@@ -65,8 +65,17 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Print the JSON Schema of the config file.
-    Schema,
+    /// Print the JSON Schema of the config file (for editors).
+    Schema {
+        /// Print the config reference instead: the Markdown tables of every key, its
+        /// default and its meaning, as synth/README.md holds them.
+        #[arg(long)]
+        reference: bool,
+        /// With --reference: replace the reference between the markers of this Markdown file
+        /// (synth/README.md) instead of printing it.
+        #[arg(long, value_name = "FILE", requires = "reference")]
+        into: Option<PathBuf>,
+    },
     /// Ask the deployed function to check every database of CONFIG (its
     /// secret, network path, login and privileges) without changing anything.
     /// Exit 0 when every database is ok, 1 when one has problems, 2 when an
@@ -268,8 +277,16 @@ pub fn execute(args: Args) -> Result<ExitCode> {
             against,
             force,
         } => plan(&config, &against, force),
-        Command::Schema => {
-            write_stdout(&crate::schema::json_schema()?)?;
+        Command::Schema { reference, into } => {
+            let text = if reference {
+                crate::reference::markdown()?
+            } else {
+                crate::schema::json_schema()?
+            };
+            match into {
+                Some(path) => splice_reference(&path, &text)?,
+                None => write_stdout(&text)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Preflight {
@@ -422,4 +439,27 @@ mod help_tests {
             }
         }
     }
+}
+
+/// Replaces the config reference between the markers of the Markdown file at `path`.
+fn splice_reference(path: &Path, tables: &str) -> Result<()> {
+    let read = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let text = fs::read_to_string(path).map_err(read)?;
+    let Some(new) = crate::reference::splice(&text, tables) else {
+        return Err(Error::NoReferenceMarkers {
+            path: path.to_owned(),
+            fix: format!(
+                "add the lines `{}` and `{}` where the reference goes",
+                crate::reference::BEGIN,
+                crate::reference::END
+            ),
+        });
+    };
+    fs::write(path, new).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
 }

@@ -15,13 +15,15 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// Stack name: lowercase letters, digits and dashes, starting with a letter
-    /// (at most 40 characters). Used in descriptions and the alarm topic name.
+    /// Stack name: lowercase letters, digits, single dashes, starts with a
+    /// letter, at most 40 characters. Used in descriptions and resource names.
     pub name: String,
-    /// Tags put on every resource that supports them (the function, its role,
-    /// log group, security groups, topic, key and dead-letter queue). At most
-    /// 50; keys of 1 to 128 and values of 0 to 256 letters, digits, spaces and
-    /// `_ . : / = + - @`; no key starting with `aws:`.
+    /// Map of tags for every resource that takes them (function, role, log
+    /// group, security groups, topic, key, dead-letter queue). AWS's tag rules
+    /// are checked before deploying: at most 50 tags; keys of 1 to 128 and
+    /// values of 0 to 256 characters; only letters (any script), digits, spaces
+    /// and `_ . : / = + - @` (no newline, `#`, `;`, quotes); keys must not
+    /// start with `aws:`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub network: RawNetwork,
@@ -33,10 +35,10 @@ pub struct RawConfig {
     /// permissions boundary and a path), or an existing role.
     #[serde(default)]
     pub role: RawRole,
-    /// The databases whose secrets this function rotates (at least one).
+    /// One or more entries, below.
     pub databases: Vec<RawDatabase>,
-    /// How a large stack is split (every key optional; see synth/README.md,
-    /// "Large stacks").
+    /// Retired keys of an earlier layout, refused with the fix (see
+    /// [Large stacks](#large-stacks-and-changes-that-never-move-a-schedule)).
     #[serde(default)]
     pub layout: RawLayout,
     /// What the stack watches besides failed invocations (every key optional).
@@ -48,13 +50,14 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAlerts {
-    /// Run the overdue-rotation audit twice a day (default true): a scheduled
-    /// rule invokes the function with `{"Action": "audit"}`, which lists the
-    /// secrets it rotates (`secretsmanager:ListSecrets`, granted on `*`, the
-    /// only resource IAM allows for it) and reports the overdue ones; an alarm
-    /// fires on one overdue secret, or when no audit reported for a day.
-    /// `false` removes the rule, its invoke permission, the alarm and the
-    /// `ListSecrets` grant.
+    /// The overdue-rotation audit (see [Operations](#operations)): a rule that
+    /// invokes the function twice a day with `{"Action": "audit"}`, its invoke
+    /// permission, the `OverdueRotationsAlarm` (one overdue secret, or no audit
+    /// for a day), and the role's `secretsmanager:ListSecrets` on `*` (the only
+    /// resource IAM allows for it). `false` removes all four, for a role that
+    /// may not hold `ListSecrets`; failed rotations are still reported,
+    /// rotations that never run are not.
+    #[schemars(extend("x-default" = "`true`"))]
     pub overdue_audit: bool,
     /// Check every configured secret on a schedule, before its rotation does:
     /// an EventBridge schedule expression such as `rate(1 day)` (default: off).
@@ -89,26 +92,32 @@ pub struct RawLayout {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
-    /// The VPC of the databases, e.g. `vpc-0123456789abcdef0`.
+    /// VPC of the databases, such as `vpc-0123456789abcdef0`.
     pub vpc_id: String,
-    /// Private subnets for the function (and the endpoint, when created);
-    /// use at least two availability zones.
+    /// Private subnets for the function (and the endpoints, when created,
+    /// unless `endpoint_subnet_ids` is set). Use two availability zones or more.
     pub subnet_ids: Vec<String>,
-    /// The security group of the databases; the stack adds an ingress rule to it
-    /// from the function's security group on each database port.
+    /// Security group of the databases. The stack adds ingress to it from the
+    /// function, per database port.
     pub database_security_group_id: String,
     /// How the function reaches Secrets Manager from the private subnets.
     pub secrets_manager_endpoint: RawEndpoint,
-    /// How the function reaches the RDS API, which it asks where an
-    /// RDS-managed master secret's database is. Only with `alternating-users`
-    /// databases, and required when one of them uses an RDS-managed master
-    /// secret (`rds!...`): the function's security group opens no other way
-    /// to the RDS API. Omit it when master secrets name their `host`.
+    /// Only when a database alternates users and its master secret is
+    /// RDS-managed (the function then asks the RDS API where the master's
+    /// database is): `create: true` (an `rds` interface endpoint for the
+    /// function alone, like the Secrets Manager one; its name in
+    /// `AWS_ENDPOINT_URL_RDS`) or `security_group_id` of an existing `rds`
+    /// interface endpoint with private DNS on. The function's security group
+    /// gets 443 to it, and it 443 from the function. Refused without
+    /// `alternating-users`; required when a master secret is RDS-managed
+    /// (`rds!...`), since the function's security group opens no other way to
+    /// the RDS API. Omit it when master secrets name their `host`.
     pub rds_endpoint: Option<RawEndpoint>,
-    /// Subnets of the interface endpoints the stack creates (default:
-    /// `subnet_ids`). An interface endpoint takes at most one subnet per
-    /// Availability Zone, the function any number: list one per zone here when
-    /// `subnet_ids` has two in a zone.
+    /// Subnets of the interface endpoints the stack creates. An interface
+    /// endpoint takes at most one subnet per Availability Zone, the function
+    /// any number: list one per zone here when `subnet_ids` has two in a zone.
+    /// Refused when the stack creates no endpoint.
+    #[schemars(extend("x-default" = "`subnet_ids`"))]
     pub endpoint_subnet_ids: Option<Vec<String>>,
 }
 
@@ -116,14 +125,19 @@ pub struct RawNetwork {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
-    /// Create an interface endpoint for the function alone: private DNS off (the
-    /// service's regional name keeps resolving as before for every other
-    /// workload of the VPC), its security group admits only the function, and
-    /// the function is given the endpoint's own DNS name.
+    /// `true`: create an interface endpoint of the service for the function
+    /// alone: private DNS off (the service's regional name keeps resolving as
+    /// before for every other workload of the VPC), a security group that
+    /// admits only the function, an endpoint policy that admits only the
+    /// function's role and the calls it makes, and the endpoint's own DNS name
+    /// given to the function (`SECRETS_MANAGER_ENDPOINT` for Secrets Manager;
+    /// see [Endpoints and DNS](#endpoints-and-dns)).
     #[serde(default)]
+    #[schemars(extend("x-default" = "`false`"))]
     pub create: bool,
-    /// Security group of an existing interface endpoint of the service in the
-    /// VPC, with private DNS on; the stack allows 443 from the function to it.
+    /// Instead of `create`: the security group of an existing interface
+    /// endpoint of the service in the VPC, with private DNS on. The stack
+    /// allows 443 from the function to it. Exactly one of the two is required.
     pub security_group_id: Option<String>,
 }
 
@@ -131,13 +145,16 @@ pub struct RawEndpoint {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRole {
-    /// ARN of a managed policy set as the created role's permissions boundary,
-    /// e.g. `arn:aws:iam::123456789012:policy/team-boundary`.
+    /// A managed policy ARN set as the created role's permissions boundary,
+    /// such as `arn:aws:iam::123456789012:policy/team-boundary`.
     pub permissions_boundary_arn: Option<String>,
-    /// IAM path of the created role, `/` or `/a/b/` (default `/`).
+    /// The created role's IAM path, such as `/rotation/`.
+    #[schemars(extend("x-default" = "`/`"))]
     pub path: Option<String>,
-    /// ARN of an existing role for the function: the stack creates no IAM
-    /// resource, and the template lists, in a comment, the policy the role needs.
+    /// An existing role for the function, instead of creating one (not with
+    /// `path` or `permissions_boundary_arn`): the stack creates no IAM resource,
+    /// and the template lists, in a comment, the policy the role needs (see
+    /// [An existing role](#an-existing-role)).
     pub existing_arn: Option<String>,
 }
 
@@ -164,28 +181,42 @@ pub enum TlsMode {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawFunction {
-    /// `arm64` (default) or `x86_64`; must match the built binary.
+    /// `arm64` or `x86_64`; must match the built binary.
+    #[schemars(extend("x-default" = "`arm64`"))]
     pub architecture: Architecture,
-    /// Memory in MB, 128 to 10240 (default 256).
+    /// Memory in MB, 128 to 10240.
+    #[schemars(extend("x-default" = "`256`"))]
     pub memory_mb: u32,
-    /// Timeout in seconds, 1 to 900 (default 60).
+    /// Timeout in seconds, 1 to 900.
+    #[schemars(extend("x-default" = "`60`"))]
     pub timeout_seconds: u32,
-    /// Days CloudWatch keeps the logs; one of the values CloudWatch accepts
-    /// (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-    /// 1827, 2192, 2557, 2922, 3288, 3653). Default 365.
+    /// Days CloudWatch keeps the logs: a value CloudWatch Logs accepts (1, 3,
+    /// 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+    /// 2192, 2557, 2922, 3288, 3653). Below 365 the template records a checkov
+    /// skip that says so.
+    #[schemars(extend("x-default" = "`365`"))]
     pub log_retention_days: u32,
-    /// TLS to the databases: `verify-full` (default) or `disabled`.
+    /// TLS to the databases: `verify-full` (the certificate checked against
+    /// the RDS CA bundle, and the host name) or `disabled` (plaintext; only for
+    /// databases without TLS).
+    #[schemars(extend("x-default" = "`verify-full`"))]
     pub tls: TlsMode,
     pub password: RawPassword,
     /// Longest MySQL user name the server accepts (16 for MySQL 5.6, 32 for
-    /// 5.7 and later, 80 for MariaDB); only set it to override the function's default.
+    /// 5.7 and later, up to 80 for MariaDB); sets `MYSQL_MAX_USER_LENGTH`.
+    /// Only set it to override the function's default.
     pub mysql_max_user_length: Option<u32>,
-    /// ARN of an AWS Signer code signing config; when set, Lambda refuses unsigned code.
+    /// An AWS Signer code signing config; Lambda then refuses unsigned code.
     pub code_signing_config_arn: Option<String>,
-    /// Concurrency reserved for the function (at least 1). Unset (the
-    /// default), the function shares the account's unreserved concurrency:
-    /// reserving any amount fails the deploy in an account whose concurrency
-    /// quota leaves less than 100 unreserved (new accounts may have a quota of 10).
+    /// Concurrency reserved for the function, 1 or more (such as one per
+    /// database that may rotate at the same time). Unset, the function shares
+    /// the account's unreserved concurrency and the template has no
+    /// `ReservedConcurrentExecutions`: Lambda refuses any reservation that
+    /// would leave less than 100 unreserved, so a reservation fails the deploy
+    /// in accounts with a reduced concurrency quota (new accounts may start at
+    /// 10). Set it where the quota allows, to keep rotations from being
+    /// throttled by other functions and a runaway function from taking the
+    /// account's concurrency.
     #[schemars(range(min = 1))]
     pub reserved_concurrency: Option<u32>,
 }
@@ -210,16 +241,29 @@ impl Default for RawFunction {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPassword {
-    /// Length, 8 to 4096 (default 32); MySQL and MariaDB databases take at most 256.
+    /// Length of new passwords, 8 to 4096; at most 256 when a MySQL or
+    /// MariaDB database is in the config.
+    #[schemars(extend("x-default" = "`32`"))]
     pub length: u32,
-    /// Characters never used. Unset, the function leaves out `/@"'\` (and
-    /// `:` for PostgreSQL), which break connection strings and `.pgpass`.
+    /// Characters never used in passwords; `""` excludes nothing.
+    #[schemars(extend(
+        "x-default" = "unset: the function leaves out `` /@\"'\\ `` (and `:` for PostgreSQL), which break connection strings and `.pgpass`"
+    ))]
     pub exclude_characters: Option<String>,
+    /// Leave out digits (not all four classes).
+    #[schemars(extend("x-default" = "`false`"))]
     pub exclude_numbers: bool,
+    /// Leave out punctuation (not all four classes).
+    #[schemars(extend("x-default" = "`false`"))]
     pub exclude_punctuation: bool,
+    /// Leave out uppercase letters (not all four classes).
+    #[schemars(extend("x-default" = "`false`"))]
     pub exclude_uppercase: bool,
+    /// Leave out lowercase letters (not all four classes).
+    #[schemars(extend("x-default" = "`false`"))]
     pub exclude_lowercase: bool,
-    /// Use at least one character of each class not excluded (default true).
+    /// At least one character of each class not excluded.
+    #[schemars(extend("x-default" = "`true`"))]
     pub require_each_included_type: bool,
 }
 
@@ -251,12 +295,16 @@ pub struct RawCode {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawArtifact {
-    /// Local zip, relative to the rendered template's directory; upload it with
-    /// `aws cloudformation package` before deploying.
+    /// A local zip, relative to the rendered template; run `aws cloudformation
+    /// package` before deploying. Or, instead, the three `s3_` keys.
     pub path: Option<String>,
+    /// The bucket: 3 to 63 lowercase letters, digits, dots and dashes that
+    /// starts and ends with a letter or digit. The bucket needs versioning.
     pub s3_bucket: Option<String>,
+    /// The object's key, 1 to 1024 bytes.
     pub s3_key: Option<String>,
-    /// Optional, pins the object version of a versioned bucket.
+    /// The object's version id (required with `s3_bucket`): without a version,
+    /// a changed object is never deployed, since the template does not change.
     pub s3_object_version: Option<String>,
 }
 
@@ -264,12 +312,17 @@ pub struct RawArtifact {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotifications {
-    /// Create an SNS topic, encrypted with a new customer managed KMS key that
-    /// CloudWatch and EventBridge may use. Subscribe to it after deploying.
+    /// `true`: create an SNS topic, encrypted with a new customer managed KMS
+    /// key that CloudWatch and EventBridge may use. Subscribe to it after
+    /// deploying.
     #[serde(default)]
+    #[schemars(extend("x-default" = "`false`"))]
     pub create_topic: bool,
-    /// An existing SNS topic; its policy (and key policy, if encrypted) must let
-    /// `events.amazonaws.com` and `cloudwatch.amazonaws.com` publish.
+    /// Instead: an existing standard topic, whose topic policy and key policy
+    /// you maintain; they must let `events.amazonaws.com` and
+    /// `cloudwatch.amazonaws.com` publish (see [Alerts to an existing
+    /// topic](#alerts-to-an-existing-topic)). Exactly one of the two is
+    /// required.
     pub topic_arn: Option<String>,
 }
 
@@ -291,22 +344,32 @@ pub enum Strategy {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
-    /// Short name, lowercase letters, digits and dashes; names the resources
-    /// of this database (`orders` -> `OrdersRotationSchedule`). Never reuse it.
+    /// Lowercase letters, digits, single dashes, at most 32 characters.
+    /// Becomes the prefix of the database's resources (`orders` ->
+    /// `OrdersRotationSchedule`): do not rename a deployed database.
     pub name: String,
-    /// Full ARN of the secret, ending in `-` and six random characters.
+    /// Full ARN, with the 6-character suffix:
+    /// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`. All secrets
+    /// of a stack are in one account and one region.
     pub secret_arn: String,
+    /// `postgres`, `aurora-postgresql`, `mysql`, `aurora-mysql` or `mariadb`.
     pub engine: Engine,
-    /// Defaults to 5432 for PostgreSQL engines and 3306 for MySQL and MariaDB.
+    /// The database's port. Another engine's default port is refused as a
+    /// likely mistake; other custom ports are fine.
+    #[schemars(extend("x-default" = "5432 / 3306"))]
     pub port: Option<u16>,
+    /// `single-user` (the user changes its own password) or
+    /// `alternating-users` (two users take turns; the current password keeps
+    /// working during rotation).
     pub strategy: Strategy,
-    /// Full ARN of the secret that can create and alter users; required with
-    /// `alternating-users`, refused with `single-user`.
+    /// Required with `alternating-users`, refused with `single-user`: the
+    /// secret of a user that can create users and grant privileges. The
+    /// function may only read it.
     pub master_secret_arn: Option<String>,
-    /// Customer managed KMS key of the secret (key ARN, not an alias); omit for
+    /// The customer managed key of the secret (key ARN, not an alias). Omit for
     /// the AWS managed key.
     pub kms_key_arn: Option<String>,
-    /// Customer managed KMS key of the master secret.
+    /// The customer managed key of the master secret.
     pub master_kms_key_arn: Option<String>,
     pub schedule: RawSchedule,
     /// Applications refreshed once a rotation has moved AWSCURRENT (after
@@ -339,14 +402,21 @@ pub struct RawAfterRotation {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSchedule {
-    /// `rate(N days)` (1 to 999), `rate(N hours)` (4 to 23) or a six-field
-    /// `cron(0 hours day-of-month month day-of-week *)` (minutes `0`, year
-    /// `*`, `?` in one day field), in UTC.
+    /// In UTC, the forms Secrets Manager accepts ([Rotation
+    /// schedules](https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html)):
+    /// `rate(N days)` (1 to 999; `rate(1 day)`), `rate(N hours)` (4 to 23), or
+    /// a six-field `cron(0 hours day-of-month month day-of-week *)`: minutes
+    /// exactly `0` (windows open on the hour), hours 0-23, day-of-month 1-31
+    /// (`L` for the last day), month 1-12 or JAN-DEC, day-of-week 1-7 or
+    /// SUN-SAT (`MON#1`, `FRIL`), year exactly `*`, and `?` in exactly one of
+    /// the day fields. No more often than every 4 hours.
     pub expression: String,
-    /// Rotation window such as `3h` (1h to 24h); it must end before the next
-    /// window and the end of the UTC day. Default: Secrets Manager's.
+    /// Window length such as `3h` (1h to 24h). Must end before the next
+    /// window and before the end of the UTC day.
+    #[schemars(extend("x-default" = "Secrets Manager's"))]
     pub duration: Option<String>,
-    /// Rotate as soon as the schedule is deployed or changed (default false).
+    /// Rotate as soon as the schedule is deployed or changed.
     #[serde(default)]
+    #[schemars(extend("x-default" = "`false`"))]
     pub rotate_immediately: bool,
 }

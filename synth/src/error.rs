@@ -81,6 +81,8 @@ pub enum Error {
          `cargo build -p synth` (the default features) or `cargo install --path synth`"
     )]
     PreflightNotBuilt,
+    #[error("`{}` has no config reference markers: {fix}", path.display())]
+    NoReferenceMarkers { path: PathBuf, fix: String },
     #[error("cannot serialize the JSON schema")]
     Schema(#[from] serde_json::Error),
 }

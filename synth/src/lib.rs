@@ -18,6 +18,7 @@ pub mod locate;
 pub mod model;
 pub mod plan;
 pub mod preflight;
+pub mod reference;
 pub mod render;
 pub mod schedule;
 pub mod schema;

@@ -125,6 +125,28 @@ fn schema_describes_the_config() {
     assert!(text.contains("aurora-postgresql") && text.contains("alternating-users"));
 }
 
+/// The committed schema and the README's reference are what `config.rs` generates today.
+#[test]
+fn the_committed_schema_and_reference_are_not_stale() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fix = "run `make reference` and commit the result";
+    let committed = std::fs::read_to_string(dir.join("config.schema.json")).unwrap();
+    assert!(
+        committed == synth::schema::json_schema().unwrap(),
+        "synth/config.schema.json is stale: {fix}"
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let tables = synth::reference::markdown().unwrap();
+    let expected = synth::reference::splice(&readme, &tables)
+        .expect("synth/README.md has the config reference markers");
+    assert!(
+        readme == expected,
+        "synth/README.md's config reference is stale: {fix}"
+    );
+    // The validator's range, not an older one, is what the reference states.
+    assert!(tables.contains("8 to 4096"), "{tables}");
+}
+
 /// `synth plan` over the files of `config` rendered to `dir/deployed.template.yaml`.
 fn plan_exit(config: &std::path::Path, against: &std::path::Path, force: bool) -> ExitCode {
     execute(Args {
