@@ -419,28 +419,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
     Ok(execute(Args::parse())?)
 }
 
-#[cfg(test)]
-mod help_tests {
-    use clap::CommandFactory;
-
-    use super::Args;
-
-    #[test]
-    fn every_argument_and_option_has_help() {
-        let command = Args::command();
-        for sub in command.get_subcommands() {
-            for arg in sub.get_arguments() {
-                assert!(
-                    arg.get_help().is_some() || arg.get_long_help().is_some(),
-                    "`synth {} {}` has no help text",
-                    sub.get_name(),
-                    arg.get_id()
-                );
-            }
-        }
-    }
-}
-
 /// Replaces the config reference between the markers of the Markdown file at `path`.
 fn splice_reference(path: &Path, tables: &str) -> Result<()> {
     let read = |source| Error::Read {
@@ -462,4 +440,26 @@ fn splice_reference(path: &Path, tables: &str) -> Result<()> {
         path: path.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    #[test]
+    fn every_argument_and_option_has_help() {
+        let command = Args::command();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "`synth {} {}` has no help text",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
 }
