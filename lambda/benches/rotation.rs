@@ -3,7 +3,8 @@
 //! `make bench` starts the test servers (moto as Secrets Manager, PostgreSQL and MariaDB with TLS)
 //! and runs this with `--bench`. For each engine it rotates one user's secret many times, the way
 //! the service drives the function, and prints per step the wall time (median and p95), the
-//! Secrets Manager calls and the database logins, then the size of the release `bootstrap`.
+//! Secrets Manager calls and the database logins; then the release `bootstrap` as a process
+//! under a Runtime API on loopback (`process.rs`): its size, cold start and peak RSS.
 //!
 //! It measures and prints; it never asserts on time. Under `cargo test --all-targets` (no
 //! `--bench` argument) it only runs one rotation per engine as a smoke check, so the bench itself
@@ -12,6 +13,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod process;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,6 +66,47 @@ async fn main() {
         runs.push(measure(kind, rotations).await);
     }
     print_report(&runs, rotations);
+    print_process_report().await;
+}
+
+/// Fresh processes per engine, for the cold start and peak RSS medians.
+const PROCESS_SAMPLES: usize = 5;
+
+/// The release binary as a process: cold start, peak RSS and one rotation's time, per engine.
+async fn print_process_report() {
+    let binary = bootstrap_path();
+    if !binary.exists() {
+        println!("process: no release bootstrap at {} (`make bench` builds it)", binary.display());
+        return;
+    }
+    println!();
+    println!(
+        "release bootstrap as a process (median of {PROCESS_SAMPLES} fresh processes, \
+         one rotation each, under a Runtime API on loopback)"
+    );
+    println!(
+        "{:<9} {:>15} {:>14} {:>18}",
+        "engine", "cold start ms", "peak RSS MiB", "rotation ms (cold)"
+    );
+    for kind in [Kind::Postgres, Kind::MariaDb] {
+        let h = Harness::new();
+        let arn = process::secret(&h, kind).await;
+        let mut samples = Vec::new();
+        for _ in 0..PROCESS_SAMPLES {
+            samples.push(process::sample(&binary, &h, &arn).await);
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "{:<9} {:>15.1} {:>14.1} {:>18.1}",
+            kind.engine(),
+            median(samples.iter().map(|s| s.cold_start.as_secs_f64() * 1e3).collect()),
+            median(samples.iter().map(|s| s.peak_rss_kib as f64 / 1024.0).collect()),
+            median(samples.iter().map(|s| s.rotation.as_secs_f64() * 1e3).collect()),
+        );
+    }
 }
 
 /// One rotation per engine, checked for success only: what `cargo test --all-targets` runs.
