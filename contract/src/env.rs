@@ -222,8 +222,15 @@ pub const SECRETS_MANAGER_ENDPOINT: &str = "SECRETS_MANAGER_ENDPOINT";
 /// the stack sets it when it creates such an endpoint for RDS-managed master secrets.
 pub const RDS_ENDPOINT: &str = "AWS_ENDPOINT_URL_RDS";
 
+/// Whether the stack opened the function a route to the RDS API (`network.rds_endpoint`): set
+/// to `true` only then. Without it the function's security group lets no call to the RDS API
+/// out, and the preflight does not wait for one (its RDS Proxy check says "not checked").
+pub const RDS_API_ROUTE: Flag = Flag {
+    name: "RDS_API_ROUTE",
+};
+
 /// Every variable the stack may set for the function (besides Lambda's own).
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 15] = [
     PASSWORD_LENGTH.name,
     EXCLUDE_CHARACTERS,
     EXCLUDE_NUMBERS.name,
@@ -238,6 +245,7 @@ pub const NAMES: [&str; 14] = [
     DB_STATEMENT_TIMEOUT.name,
     SECRETS_MANAGER_ENDPOINT,
     RDS_ENDPOINT,
+    RDS_API_ROUTE.name,
 ];
 
 /// The characters left out of passwords when `EXCLUDE_CHARACTERS` is unset: they break

@@ -19,10 +19,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};
-use std::sync::Arc;
 
 use crate::common::{Harness, Kind, unique};
 
@@ -34,6 +34,10 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:not-d
 pub struct ProcessSample {
     pub cold_start: Duration,
     pub peak_rss_kib: u64,
+    /// After the rotation: resident pages of files (the binary's code and data) and anonymous
+    /// ones (heap and stacks), in KiB: where the peak comes from.
+    pub rss_file_kib: u64,
+    pub rss_anon_kib: u64,
     pub rotation: Duration,
 }
 
@@ -61,21 +65,26 @@ pub async fn sample(binary: &Path, h: &Harness, arn: &str) -> ProcessSample {
 
     let token = h.start_rotation(arn).await;
     let started = Instant::now();
-    let child = KillOnDrop(std::process::Command::new(binary)
-        .env_clear()
-        .envs(function_environment(address.to_string()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display())));
+    let child = KillOnDrop(
+        std::process::Command::new(binary)
+            .env_clear()
+            .envs(function_environment(address.to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display())),
+    );
     let pid = child.0.id();
 
     let mut cold_start = None;
     let mut rotation_started = None;
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         let (request, at) = seen_rx.recv().await.expect("the runtime asks for an event");
-        assert!(matches!(request, Request::Next), "expected a request for the next event");
+        assert!(
+            matches!(request, Request::Next),
+            "expected a request for the next event"
+        );
         cold_start.get_or_insert(at - started);
         rotation_started.get_or_insert_with(Instant::now);
         events_tx
@@ -91,13 +100,17 @@ pub async fn sample(binary: &Path, h: &Harness, arn: &str) -> ProcessSample {
     let rotation = rotation_started.unwrap().elapsed();
     // The process waits for its next event now: its high-water mark covers the whole rotation.
     let _ = seen_rx.recv().await;
-    let peak_rss_kib = peak_rss_kib(pid).expect("VmHWM of the process");
+    let peak_rss_kib = status_kib(pid, "VmHWM").expect("VmHWM of the process");
+    let rss_file_kib = status_kib(pid, "RssFile").unwrap_or(0);
+    let rss_anon_kib = status_kib(pid, "RssAnon").unwrap_or(0);
     drop(child);
     server.abort();
     h.end_rotation(arn, &token).await;
     ProcessSample {
         cold_start: cold_start.unwrap(),
         peak_rss_kib,
+        rss_file_kib,
+        rss_anon_kib,
         rotation,
     }
 }
@@ -210,12 +223,12 @@ async fn serve(
     }
 }
 
-/// The process's peak resident set, in KiB, from `/proc/PID/status`.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A figure of `/proc/PID/status` in KiB, such as the peak resident set (`VmHWM`).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 

@@ -48,6 +48,11 @@ async fn main() {
         return;
     }
     let bench = std::env::args().any(|arg| arg == "--bench");
+    // Only the release binary as a process (its size, cold start and RSS), for comparing builds.
+    if bench && std::env::var_os("ROTATION_BENCH_PROCESS_ONLY").is_some() {
+        print_process_report().await;
+        return;
+    }
     if !bench {
         smoke().await;
         return;
@@ -76,7 +81,10 @@ const PROCESS_SAMPLES: usize = 5;
 async fn print_process_report() {
     let binary = bootstrap_path();
     if !binary.exists() {
-        println!("process: no release bootstrap at {} (`make bench` builds it)", binary.display());
+        println!(
+            "process: no release bootstrap at {} (`make bench` builds it)",
+            binary.display()
+        );
         return;
     }
     println!();
@@ -85,8 +93,8 @@ async fn print_process_report() {
          one rotation each, under a Runtime API on loopback)"
     );
     println!(
-        "{:<9} {:>15} {:>14} {:>18}",
-        "engine", "cold start ms", "peak RSS MiB", "rotation ms (cold)"
+        "{:<9} {:>15} {:>14} {:>20} {:>18}",
+        "engine", "cold start ms", "peak RSS MiB", "after: file / anon", "rotation ms (cold)"
     );
     for kind in [Kind::Postgres, Kind::MariaDb] {
         let h = Harness::new();
@@ -99,12 +107,28 @@ async fn print_process_report() {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
+        let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
-            "{:<9} {:>15.1} {:>14.1} {:>18.1}",
+            "{:<9} {:>15.1} {:>14.1} {:>20} {:>18.1}",
             kind.engine(),
-            median(samples.iter().map(|s| s.cold_start.as_secs_f64() * 1e3).collect()),
-            median(samples.iter().map(|s| s.peak_rss_kib as f64 / 1024.0).collect()),
-            median(samples.iter().map(|s| s.rotation.as_secs_f64() * 1e3).collect()),
+            median(
+                samples
+                    .iter()
+                    .map(|s| s.cold_start.as_secs_f64() * 1e3)
+                    .collect()
+            ),
+            median(samples.iter().map(|s| mib(s.peak_rss_kib)).collect()),
+            format!(
+                "{:.1} / {:.1}",
+                median(samples.iter().map(|s| mib(s.rss_file_kib)).collect()),
+                median(samples.iter().map(|s| mib(s.rss_anon_kib)).collect())
+            ),
+            median(
+                samples
+                    .iter()
+                    .map(|s| s.rotation.as_secs_f64() * 1e3)
+                    .collect()
+            ),
         );
     }
 }

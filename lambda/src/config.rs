@@ -47,6 +47,9 @@ pub struct Config {
     /// The bound on each statement and on each lock wait, enforced by the server and, as a
     /// backstop, by the function.
     pub statement_timeout: Duration,
+    /// The stack opened a route to the RDS API (`RDS_API_ROUTE`): the preflight asks it which
+    /// RDS Proxies use the secret. Without one, a call could only wait for its timeout.
+    pub rds_api_route: bool,
 }
 
 impl Config {
@@ -115,6 +118,7 @@ impl Config {
             mysql_max_user_length: integer(env::MYSQL_MAX_USER_LENGTH)? as usize,
             connect_timeout: CONNECT_TIMEOUT,
             statement_timeout: Duration::from_secs(integer(env::DB_STATEMENT_TIMEOUT)?),
+            rds_api_route: flag(env::RDS_API_ROUTE)?,
         })
     }
 }
@@ -143,6 +147,10 @@ mod tests {
         assert_eq!(config.ca_bundle, PathBuf::from(DEFAULT_CA_BUNDLE));
         assert_eq!(config.mysql_max_user_length, 32);
         assert!(config.password.exclude_characters.is_none());
+        assert!(
+            !config.rds_api_route,
+            "no route to the RDS API unless the stack says so"
+        );
     }
 
     #[test]

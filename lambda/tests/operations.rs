@@ -90,7 +90,8 @@ async fn a_healthy_single_user_secret_passes_and_nothing_changes(kind: Kind) {
             "tcp",
             "login",
             "server-settings",
-            "own-password"
+            "own-password",
+            "rds-proxy"
         ]
     );
     assert!(

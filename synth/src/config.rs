@@ -102,16 +102,21 @@ pub struct RawNetwork {
     pub database_security_group_id: String,
     /// How the function reaches Secrets Manager from the private subnets.
     pub secrets_manager_endpoint: RawEndpoint,
-    /// Only when a database alternates users and its master secret is
-    /// RDS-managed (the function then asks the RDS API where the master's
-    /// database is): `create: true` (an `rds` interface endpoint for the
-    /// function alone, like the Secrets Manager one; its name in
-    /// `AWS_ENDPOINT_URL_RDS`) or `security_group_id` of an existing `rds`
-    /// interface endpoint with private DNS on. The function's security group
-    /// gets 443 to it, and it 443 from the function. Refused without
-    /// `alternating-users`; required when a master secret is RDS-managed
-    /// (`rds!...`), since the function's security group opens no other way to
-    /// the RDS API. Omit it when master secrets name their `host`.
+    /// The function's route to the RDS API: `create: true` (an `rds`
+    /// interface endpoint for the function alone, like the Secrets Manager
+    /// one; its name in `AWS_ENDPOINT_URL_RDS`) or `security_group_id` of an
+    /// existing `rds` interface endpoint with private DNS on. The function's
+    /// security group gets 443 to it, and it 443 from the function; the
+    /// function gets `RDS_API_ROUTE: "true"` and `rds:DescribeDBProxies` on
+    /// this account's and region's proxies, so the preflight's `rds-proxy`
+    /// check can find an RDS Proxy that logs in with a rotated secret (an
+    /// existing endpoint's policy must allow `rds:DescribeDBProxies` too).
+    /// Required when a database alternates users with an RDS-managed master
+    /// secret (`rds!...`; the function then asks the RDS API where the
+    /// master's database is, with `rds:DescribeDBInstances` and
+    /// `rds:DescribeDBClusters`), since the function's security group opens no
+    /// other way to the RDS API. Optional otherwise: without it the proxy
+    /// check is not made.
     pub rds_endpoint: Option<RawEndpoint>,
     /// Subnets of the interface endpoints the stack creates. An interface
     /// endpoint takes at most one subnet per Availability Zone, the function

@@ -420,9 +420,9 @@ impl Validator<'_> {
         }
     }
 
-    /// The RDS API is only called for alternating users (to find an
-    /// RDS-managed master secret's database): a route to it for a stack
-    /// without them would open a path nothing uses.
+    /// The RDS API is required for alternating users with an RDS-managed
+    /// master secret (to find its database); for any stack, it lets the
+    /// preflight find the RDS Proxies that log in with a rotated secret.
     fn rds_endpoint_needed(&mut self, network: &Network, databases: &[Database]) {
         // An RDS-managed master secret holds only a user name and a password:
         // the function asks the RDS API where its database is, and its
@@ -440,17 +440,6 @@ impl Validator<'_> {
                     d.name
                 ),
                 "add `network.rds_endpoint` (`create: true`, or `security_group_id` of an existing `rds` interface endpoint), or use a master secret of your own that names its `host`",
-            );
-        }
-        if network.rds_endpoint.is_some()
-            && !databases
-                .iter()
-                .any(|d| d.strategy == Strategy::AlternatingUsers)
-        {
-            self.err(
-                "network.rds_endpoint",
-                "no database alternates users, so the function never calls the RDS API",
-                "remove `rds_endpoint`",
             );
         }
     }

@@ -1,7 +1,7 @@
 //! The function's network paths: a created endpoint serves the function alone
 //! (private DNS off, so other workloads of the VPC keep resolving the service
-//! as before), the RDS API path exists only when configured for alternating
-//! users, and the network-interface permissions cannot touch other workloads'
+//! as before), the RDS API path exists only when configured (for alternating
+//! users' RDS-managed masters, and the preflight's RDS Proxy check), and the network-interface permissions cannot touch other workloads'
 //! interfaces nor be used by the function's own code.
 
 use serde_yaml_ng::Value;
@@ -107,6 +107,8 @@ fn no_rds_path_unless_configured() {
     let doc = render(BASE);
     let text = serde_yaml_ng::to_string(&doc).unwrap();
     assert!(!text.contains("RdsEndpoint") && !text.contains("AWS_ENDPOINT_URL_RDS"));
+    // Without a route the function is not told to use one, nor allowed to list proxies.
+    assert!(!text.contains("RDS_API_ROUTE") && !text.contains("DescribeDBProxies"));
     // Egress: the database port and Secrets Manager, nothing else.
     let ports: Vec<u64> = egress(&doc)
         .iter()
@@ -172,20 +174,35 @@ fn an_existing_rds_endpoint_gets_egress_and_ingress_only() {
 }
 
 #[test]
-fn an_rds_endpoint_without_alternating_users_is_refused() {
+fn an_rds_endpoint_lets_the_preflight_find_proxies_of_any_strategy() {
     let src = with_rds("    create: true\n")
         .replace("    strategy: alternating-users\n", "    strategy: single-user\n")
         .replace("    master_secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin-MnOpQr\n", "");
-    let err = synth::render_config(&src, "configs/app.yaml")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("configs/app.yaml:8:")
-            && err.contains("`network.rds_endpoint`")
-            && err.contains("never calls the RDS API")
-            && err.contains("fix: remove `rds_endpoint`"),
-        "{err}"
+    let doc = render(&src);
+    assert_eq!(env(&doc)["RDS_API_ROUTE"].as_str(), Some("true"));
+    let all = statements(&doc);
+    let sids: Vec<&str> = all
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .filter(|s| matches!(*s, "FindProxies" | "FindMasterDatabases"))
+        .collect();
+    // No master secret: the proxy listing only.
+    assert_eq!(sids, ["FindProxies"]);
+    let find = statements(&doc)
+        .into_iter()
+        .find(|s| s["Sid"].as_str() == Some("FindProxies"))
+        .unwrap();
+    assert_eq!(find["Action"].as_str(), Some("rds:DescribeDBProxies"));
+    assert_eq!(
+        find["Resource"]["Fn::Sub"].as_str(),
+        Some("arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db-proxy:*")
     );
+    // The endpoint's policy lets the listing through.
+    let policy =
+        serde_yaml_ng::to_string(&doc["Resources"]["RdsEndpoint"]["Properties"]["PolicyDocument"])
+            .unwrap();
+    assert!(policy.contains("rds:DescribeDBProxies"), "{policy}");
+
     let src = with_rds("    create: true\n    security_group_id: sg-0bbbbbbbbbbbbbbb0\n");
     let err = synth::render_config(&src, "configs/app.yaml")
         .unwrap_err()

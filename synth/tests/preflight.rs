@@ -252,3 +252,51 @@ fn an_unreachable_function_is_exit_code_2() {
         "the stack's function name by default: {stdout}"
     );
 }
+
+/// The function's RDS Proxy check is shown like every other: a failure with its fix, a check
+/// not made (a warning) with how to make it; a pass stays out of the details.
+#[test]
+fn the_rds_proxy_check_is_shown_like_the_others() {
+    let proxy_fail = json!({
+        "Action": "preflight", "SecretId": BILLING, "Engine": "mysql", "Strategy": "alternating-users",
+        "Ok": false, "Problems": 1,
+        "Checks": [
+            {"Check": "secret-value", "Status": "pass", "Detail": "user `app` at db:3306 (mysql)"},
+            {"Check": "rds-proxy", "Status": "fail",
+             "Detail": "RDS Proxy `billing` (MYSQL, available) logs in with this secret as the user AWSCURRENT names",
+             "Fix": "Rotate a secret that a proxy uses with single user."}
+        ]
+    });
+    let not_checked = json!({
+        "Action": "preflight", "SecretId": ORDERS, "Engine": "postgres", "Strategy": "single-user",
+        "Ok": true, "Problems": 0,
+        "Checks": [
+            {"Check": "rds-proxy", "Status": "warn",
+             "Detail": "not checked: RDS DescribeDBProxies got no answer within 5 s",
+             "Fix": "Check the function's way to the RDS API."}
+        ]
+    });
+    let legacy_pass = json!({
+        "Action": "preflight", "SecretId": LEGACY, "Engine": "mariadb", "Strategy": "single-user",
+        "Ok": true, "Problems": 0,
+        "Checks": [
+            {"Check": "rds-proxy", "Status": "pass", "Detail": "no RDS Proxy of this account and Region logs in with the secret (0 listed)"}
+        ]
+    });
+    let outcomes = [report(not_checked), report(proxy_fail), report(legacy_pass)];
+    assert_eq!(exit_code(&outcomes), EXIT_PROBLEMS);
+    let text = table(&targets(), &outcomes);
+    assert!(
+        text.contains(
+            "  fail  rds-proxy: RDS Proxy `billing` (MYSQL, available) logs in with this secret \
+             as the user AWSCURRENT names\n        fix: Rotate a secret that a proxy uses with \
+             single user.\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  warn  rds-proxy: not checked: RDS DescribeDBProxies got no answer"),
+        "{text}"
+    );
+    assert!(!text.contains("0 listed"), "a pass is not shown: {text}");
+}

@@ -29,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::db::{Connector, Session};
 use crate::error::RotationError;
-use crate::rds::{RdsDatabase, RdsDirectory, same_host};
+use crate::rds::{ProxyLookupError, RdsDatabase, RdsDirectory, RdsProxy, same_host};
 use crate::secret::{EngineFamily, Login, SecretValue, Tls};
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
 

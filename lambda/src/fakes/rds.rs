@@ -1,16 +1,32 @@
-//! The in-memory RDS API: where an RDS-managed master secret's database is.
+//! The in-memory RDS API: where an RDS-managed master secret's database is, and which RDS
+//! Proxies log in with which secret.
 
 use super::*;
 
-/// RDS databases by instance or cluster ARN, for RDS-managed master secrets.
+/// RDS databases by instance or cluster ARN, for RDS-managed master secrets; the account's
+/// proxies.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryRds {
     pub databases: BTreeMap<String, RdsDatabase>,
+    pub proxies: Vec<RdsProxy>,
+    /// When set, listing the proxies fails with it.
+    pub proxy_failure: Option<ProxyLookupError>,
 }
 
 impl MemoryRds {
     pub fn with(mut self, database: RdsDatabase) -> Self {
         self.databases.insert(database.arn.clone(), database);
+        self
+    }
+
+    pub fn with_proxy(mut self, proxy: RdsProxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// Every proxy listing fails with `failure`.
+    pub fn failing_proxies(mut self, failure: ProxyLookupError) -> Self {
+        self.proxy_failure = Some(failure);
         self
     }
 
@@ -37,5 +53,12 @@ impl RdsDirectory for MemoryRds {
 
     async fn cluster(&self, arn: &str) -> Result<RdsDatabase, String> {
         self.find(arn, "DBCluster")
+    }
+
+    async fn proxies(&self) -> Result<Vec<RdsProxy>, ProxyLookupError> {
+        match &self.proxy_failure {
+            Some(failure) => Err(failure.clone()),
+            None => Ok(self.proxies.clone()),
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Operator actions: what a person (or the stack's schedule) invokes the function with, beside
 //! the four rotation steps Secrets Manager sends.
 //!
-//! - [`preflight`]: every check a rotation of one secret needs, read-only, in one report;
+//! - [`preflight`]: every check a rotation of one secret needs, read-only, in one report
+//!   ([`proxy`]: whether an RDS Proxy logs in with the secret);
 //! - [`recover`]: a stuck secret's versions, which of them log in, and the one safe action;
 //! - [`audit`]: every secret this function rotates, checked for an overdue rotation;
 //! - [`adopt`]: records an existing MySQL/MariaDB alternate user as the function's to rotate.
@@ -14,6 +15,7 @@
 pub mod adopt;
 pub mod audit;
 pub mod preflight;
+pub mod proxy;
 pub mod recover;
 
 /// The reports' checks and statuses: the protocol shared with `synth preflight`.

@@ -125,7 +125,13 @@ where
         Some(_) => &ALTERNATING_CHECKS,
         None => &[],
     };
-    let plan: Vec<&'static str> = COMMON_CHECKS.iter().chain(own).copied().collect();
+    // The RDS Proxy check is last: it is about the applications after a rotation.
+    let plan: Vec<&'static str> = COMMON_CHECKS
+        .iter()
+        .chain(own)
+        .chain(&[check::RDS_PROXY])
+        .copied()
+        .collect();
     finish(report, &plan)
 }
 
@@ -144,14 +150,14 @@ async fn run<S, C, A>(
     // Secrets Manager's view first: it needs no value. A secret the function may not act on
     // (not configured by the stack, a master secret, rotated by another function) is reported
     // before any value is read or any login made.
-    let admitted = match admin.details(secret).await {
+    let (admitted, secret_arn) = match admin.details(secret).await {
         Ok(details) => {
             let arn = Some(details.arn.as_str()).filter(|arn| !arn.is_empty());
             match rotator.admit(secret, arn, details.rotation_lambda_arn.as_deref()) {
                 Ok(admitted) => {
                     checks.push(rotation_settings(&details, function_arn));
                     checks.push(pending_version(&details, admin, secret).await);
-                    admitted
+                    (admitted, arn.unwrap_or(secret).to_owned())
                 }
                 Err(error) => {
                     checks.push(Check::fail(
@@ -215,6 +221,17 @@ async fn run<S, C, A>(
             strategy_name(&strategy)
         ),
     ));
+    // Needs only the secret and the RDS API, not the database: checked before the way there.
+    checks.push(
+        super::proxy::rds_proxy(
+            rotator.rds.as_deref(),
+            rotator.config.rds_api_route,
+            &secret_arn,
+            &strategy,
+            &login.username,
+        )
+        .await,
+    );
 
     // The way to the database.
     let timeout = rotator.config.connect_timeout;

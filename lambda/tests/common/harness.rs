@@ -73,6 +73,8 @@ impl Harness {
                 .or_else(|| (name == "DB_CA_BUNDLE").then(|| ca.clone()))
                 // Without a stack: the strategy and master from each secret's value.
                 .or_else(|| (name == "ROTATION_SETTINGS").then(|| "from-secrets".into()))
+                // moto's RDS API is reachable, as with `network.rds_endpoint`.
+                .or_else(|| (name == "RDS_API_ROUTE").then(|| "true".into()))
         })
         .expect("test configuration");
         let sm = sm_client();
