@@ -122,8 +122,8 @@ pub enum RotationError {
 
     /// A Secrets Manager call failed.
     #[error(
-        "secrets manager {op} on `{secret}` failed: {detail}{}",
-        sentence(hint)
+        "secrets manager {op} on `{secret}` failed: {}",
+        with_hint(detail, hint)
     )]
     SecretsManager {
         op: &'static str,
@@ -181,8 +181,8 @@ pub enum RotationError {
     /// No cause is kept: a driver error can quote the statement, and statements carry
     /// passwords.
     #[error(
-        "database {host}:{port} refused to {action}: {detail}{}",
-        sentence(hint)
+        "database {host}:{port} refused to {action}: {}",
+        with_hint(detail, hint)
     )]
     Database {
         host: String,
@@ -252,11 +252,13 @@ pub enum RotationError {
 }
 
 /// A hint after a message: `. Hint.`, or nothing.
-fn sentence(hint: &str) -> String {
+/// The service's message, then the hint as a sentence of its own: "Not found. Check ...", never
+/// "Not found.. Check ..." (the service's messages often end with a period, sometimes not).
+fn with_hint(detail: &str, hint: &str) -> String {
     if hint.is_empty() {
-        String::new()
+        detail.to_owned()
     } else {
-        format!(". {hint}")
+        format!("{}. {hint}", detail.trim_end().trim_end_matches('.'))
     }
 }
 
@@ -310,6 +312,13 @@ impl From<RotationError> for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hint_follows_the_services_message_with_one_period() {
+        assert_eq!(with_hint("Exists.", "Start again."), "Exists. Start again.");
+        assert_eq!(with_hint("Exists", "Start again."), "Exists. Start again.");
+        assert_eq!(with_hint("Exists.", ""), "Exists.");
+    }
 
     #[test]
     fn diagnostic_carries_the_stable_kind() {
