@@ -222,8 +222,17 @@ pub const SECRETS_MANAGER_ENDPOINT: &str = "SECRETS_MANAGER_ENDPOINT";
 /// the stack sets it when it creates such an endpoint for RDS-managed master secrets.
 pub const RDS_ENDPOINT: &str = "AWS_ENDPOINT_URL_RDS";
 
+/// An endpoint override for the ECS API (an `ecs` VPC endpoint), read by the AWS SDK itself:
+/// the stack sets it when it creates such an endpoint for the services `after_rotation` lists.
+pub const ECS_ENDPOINT: &str = "AWS_ENDPOINT_URL_ECS";
+
+/// An endpoint override for the Lambda API (a `lambda` VPC endpoint), read by the AWS SDK
+/// itself: the stack sets it when it creates such an endpoint for the functions
+/// `after_rotation` lists.
+pub const LAMBDA_ENDPOINT: &str = "AWS_ENDPOINT_URL_LAMBDA";
+
 /// Every variable the stack may set for the function (besides Lambda's own).
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 16] = [
     PASSWORD_LENGTH.name,
     EXCLUDE_CHARACTERS,
     EXCLUDE_NUMBERS.name,
@@ -238,6 +247,8 @@ pub const NAMES: [&str; 14] = [
     DB_STATEMENT_TIMEOUT.name,
     SECRETS_MANAGER_ENDPOINT,
     RDS_ENDPOINT,
+    ECS_ENDPOINT,
+    LAMBDA_ENDPOINT,
 ];
 
 /// The characters left out of passwords when `EXCLUDE_CHARACTERS` is unset: they break
