@@ -105,6 +105,15 @@ pub struct RawNetwork {
     /// secret (`rds!...`): the function's security group opens no other way
     /// to the RDS API. Omit it when master secrets name their `host`.
     pub rds_endpoint: Option<RawEndpoint>,
+    /// How the function reaches the ECS API, to give the services of
+    /// `after_rotation.ecs_services` a new deployment. Required when a
+    /// database lists one, refused otherwise: the function's security group
+    /// opens no other way to the ECS API.
+    pub ecs_endpoint: Option<RawEndpoint>,
+    /// How the function reaches the Lambda API, to give the functions of
+    /// `after_rotation.lambda_functions` new execution environments. Required
+    /// when a database lists one, refused otherwise.
+    pub lambda_endpoint: Option<RawEndpoint>,
     /// Subnets of the interface endpoints the stack creates (default:
     /// `subnet_ids`). An interface endpoint takes at most one subnet per
     /// Availability Zone, the function any number: list one per zone here when
@@ -327,11 +336,12 @@ pub struct RawAfterRotation {
     /// ECS services given a new deployment (`UpdateService` with
     /// `forceNewDeployment`): full ARNs
     /// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` in the stack's
-    /// account and Region.
+    /// account and Region, at most 10. Needs `network.ecs_endpoint`.
     pub ecs_services: Vec<String>,
-    /// Lambda functions given new execution environments: unqualified ARNs
+    /// Lambda functions given new execution environments (their description
+    /// gets a marker naming the rotated version): unqualified ARNs
     /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` in the stack's account and
-    /// Region.
+    /// Region, at most 10. Needs `network.lambda_endpoint`.
     pub lambda_functions: Vec<String>,
 }
 
