@@ -92,7 +92,10 @@ fn the_role_updates_exactly_the_listed_applications() {
     // No role may be passed: the refresh names none.
     for s in statements(&doc) {
         let actions = strings(&s["Action"]);
-        assert!(!actions.iter().any(|a| a.starts_with("iam:")), "{actions:?}");
+        assert!(
+            !actions.iter().any(|a| a.starts_with("iam:")),
+            "{actions:?}"
+        );
     }
 }
 
