@@ -114,12 +114,14 @@ pub struct RefreshPolicy {
 }
 
 impl Default for RefreshPolicy {
-    /// Two attempts and the pause fit in 12 seconds, well inside the function's timeout
-    /// (60 s in the rendered stack) after the steps' own work.
+    /// Two attempts and the pause take at most
+    /// [`settings::REFRESH_BUDGET_SECONDS`](rotation_contract::settings::REFRESH_BUDGET_SECONDS),
+    /// which synth keeps below the function's timeout.
     fn default() -> Self {
+        use rotation_contract::settings::{REFRESH_ATTEMPT_SECONDS, REFRESH_RETRY_AFTER_SECONDS};
         Self {
-            attempt_timeout: Duration::from_secs(5),
-            retry_after: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(REFRESH_ATTEMPT_SECONDS),
+            retry_after: Duration::from_secs(REFRESH_RETRY_AFTER_SECONDS),
         }
     }
 }

@@ -175,6 +175,7 @@ impl Validator<'_> {
         self.rds_endpoint_needed(&network, &databases);
         self.refresh_endpoints_needed(&network, &databases);
         self.refresh_targets_are_not_this_function(&raw.name, &databases);
+        self.timeout_leaves_room_for_the_refresh(&function, &databases);
         let layout = self.layout(&raw.layout);
         Stack {
             name: raw.name,
@@ -516,6 +517,27 @@ impl Validator<'_> {
                 ),
                 _ => {}
             }
+        }
+    }
+
+    /// With applications to refresh, the function's timeout leaves room for
+    /// finishSecret's refresh (two bounded attempts) beside the step's own
+    /// work: an invocation that timed out after moving AWSCURRENT would leave
+    /// the refresh half done and make Secrets Manager retry the step.
+    fn timeout_leaves_room_for_the_refresh(&mut self, function: &Function, databases: &[Database]) {
+        use rotation_contract::settings::REFRESH_BUDGET_SECONDS;
+        let least = REFRESH_BUDGET_SECONDS + 10;
+        if u64::from(function.timeout_seconds) < least
+            && databases.iter().any(|d| !d.after_rotation.is_empty())
+        {
+            self.err(
+                "function.timeout_seconds",
+                format!(
+                    "a timeout of {} s leaves no room for the refresh of `after_rotation` (up to {REFRESH_BUDGET_SECONDS} s after finishSecret has moved AWSCURRENT)",
+                    function.timeout_seconds
+                ),
+                format!("use {least} seconds or more (60, the default, is plenty)"),
+            );
         }
     }
 

@@ -354,3 +354,20 @@ fn each_kind_needs_its_endpoint_and_an_endpoint_needs_its_kind() {
         &["never calls the Lambda API", "remove `lambda_endpoint`"],
     );
 }
+
+#[test]
+fn the_timeout_leaves_room_for_the_refresh() {
+    let source = EXAMPLE.replacen(
+        "notifications:",
+        "function:\n  timeout_seconds: 15\nnotifications:",
+        1,
+    );
+    let message = error(&source);
+    assert_reports(
+        &message,
+        line_of(&source, "timeout_seconds: 15"),
+        &["function.timeout_seconds", "use 21 seconds or more"],
+    );
+    // Without applications to refresh, 15 s is fine.
+    render_text(&PLAIN.replacen("timeout_seconds: 60", "timeout_seconds: 15", 1));
+}
