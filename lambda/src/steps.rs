@@ -16,6 +16,9 @@
 //! acts as the master user to give that user the current user's privileges and the new
 //! password. The current user is never touched, so the credential applications hold keeps
 //! working until the rotation after next.
+//!
+//! Once finishSecret has moved AWSCURRENT (or finds it already moved, a retry), the applications
+//! the stack lists for the secret are refreshed ([`crate::refresh`]); that never fails the step.
 
 use secrecy::SecretString;
 use tracing::{Instrument, info, info_span, warn};
