@@ -163,7 +163,8 @@ def one(config: str, args: argparse.Namespace, moto: Moto, env: dict[str, str]) 
     if any("s3_bucket" in (doc.get("code", {}).get(k) or {}) for k in ("function", "layer")):
         return "skipped: code or layer in S3"
     network = doc.get("network", {})
-    if any((network.get(k) or {}).get("create") for k in ("secrets_manager_endpoint", "rds_endpoint")):
+    endpoints = ("secrets_manager_endpoint", "rds_endpoint", "ecs_endpoint", "lambda_endpoint")
+    if any((network.get(k) or {}).get("create") for k in endpoints):
         return "skipped: creates an interface endpoint (moto has no DnsEntries attribute)"
     moto.reset()
     role = (doc.get("role") or {}).get("existing_arn")

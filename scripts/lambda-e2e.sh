@@ -26,18 +26,23 @@ die() { printf 'lambda-e2e: ERROR: %s\n' "$*" >&2; exit 1; }
 OWN_ENV=0
 WATCH_PID=""
 WATCH_LOG=""
+REFRESH_PID=""
+REFRESH_LOG=""
 cleanup() {
   local rc=$?
-  if [ -n "$WATCH_PID" ]; then
+  for pid in "$WATCH_PID" "$REFRESH_PID"; do
+    [ -n "$pid" ] || continue
     # The emulator runs in its own process group: cargo-lambda, `cargo run` and the function.
-    kill -- "-$WATCH_PID" 2>/dev/null || true
-    wait "$WATCH_PID" 2>/dev/null || true
-  fi
-  if [ "$rc" -ne 0 ] && [ -n "$WATCH_LOG" ] && [ -f "$WATCH_LOG" ]; then
-    printf -- '----- last lines of the emulator and function log -----\n' >&2
-    tail -n 60 "$WATCH_LOG" >&2 || true
-    printf -- '-----\n' >&2
-  fi
+    kill -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  for log_file in "$WATCH_LOG" "$REFRESH_LOG"; do
+    if [ "$rc" -ne 0 ] && [ -n "$log_file" ] && [ -f "$log_file" ]; then
+      printf -- '----- last lines of %s -----\n' "${log_file#"$ROOT"/}" >&2
+      tail -n 60 "$log_file" >&2 || true
+      printf -- '-----\n' >&2
+    fi
+  done
   if [ "$OWN_ENV" = 1 ]; then
     [ "$rc" -eq 0 ] || scripts/testenv.sh logs || true
     scripts/testenv.sh down || true
@@ -113,9 +118,43 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
   sleep 0.3
 done
 
+# ---------------------------------------------------------------- the function as a stack runs it
+# The refresh of applications after a rotation needs a settings file that lists the secrets and
+# their applications, read once at start: the scenario's secrets, ECS service and Lambda
+# function are created in moto first, then a second emulator runs the same binary with that
+# file and the ECS and Lambda APIs at moto (AWS_ENDPOINT_URL_ECS/LAMBDA, as the stack sets them
+# for its endpoints).
+REFRESH_STATE="$STATE/lambda-e2e-refresh.json"
+REFRESH_SETTINGS="$STATE/lambda-e2e-refresh-settings.json"
+"$VENV/bin/python" scripts/lambda_e2e.py --prepare-refresh "$REFRESH_STATE" \
+  --settings-file "$REFRESH_SETTINGS"
+REFRESH_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+REFRESH_ENV_FILE="$STATE/lambda-e2e-refresh.env"
+REFRESH_LOG="$STATE/lambda-e2e-refresh-watch.log"
+{
+  sed -e "s|^ROTATION_SETTINGS=.*|ROTATION_SETTINGS=$REFRESH_SETTINGS|" \
+    -e "s|^ROTATION_STRATEGY=.*|ROTATION_STRATEGY=auto|" "$ENV_FILE"
+  printf 'AWS_ENDPOINT_URL_ECS=%s\nAWS_ENDPOINT_URL_LAMBDA=%s\n' \
+    "$ROTATION_TEST_SM_ENDPOINT" "$ROTATION_TEST_SM_ENDPOINT"
+} >"$REFRESH_ENV_FILE"
+log "starting a second cargo lambda watch (with the refresh settings) on 127.0.0.1:$REFRESH_PORT"
+PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
+  --invoke-address 127.0.0.1 --invoke-port "$REFRESH_PORT" --ignore-changes \
+  --package rotation-lambda --bin bootstrap --env-file "$REFRESH_ENV_FILE" \
+  >"$REFRESH_LOG" 2>&1 </dev/null &
+REFRESH_PID=$!
+deadline=$((SECONDS + WAIT_SECS))
+until (exec 3<>"/dev/tcp/127.0.0.1/$REFRESH_PORT") 2>/dev/null; do
+  kill -0 "$REFRESH_PID" 2>/dev/null || die "the second cargo lambda watch exited during startup"
+  [ "$SECONDS" -lt "$deadline" ] || die "the second cargo lambda watch did not listen within ${WAIT_SECS}s"
+  sleep 0.3
+done
+
 # ---------------------------------------------------------------- the checks
 t0=$SECONDS
 LAMBDA_E2E_WATCH_LOG="$WATCH_LOG" "$VENV/bin/python" scripts/lambda_e2e.py \
   --invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations" \
-  --password-length "$PASSWORD_LENGTH" --exclude-characters "$EXCLUDE_CHARACTERS"
+  --password-length "$PASSWORD_LENGTH" --exclude-characters "$EXCLUDE_CHARACTERS" \
+  --refresh-invoke-url "http://127.0.0.1:$REFRESH_PORT/2015-03-31/functions/bootstrap/invocations" \
+  --refresh-state "$REFRESH_STATE" --refresh-log "$REFRESH_LOG"
 log "checks passed in $((SECONDS - t0))s"

@@ -9,6 +9,13 @@ events the function must refuse and checks the stable `errorType` it answers wit
 Run by scripts/lambda-e2e.sh, which starts the emulator and passes its address. Reads the
 servers' addresses from the ROTATION_TEST_* variables that scripts/testenv.sh writes.
 Exits non-zero on the first failed scenario's end, after running every scenario.
+
+The refresh of applications after a rotation needs the function as a stack runs it (a settings
+file that lists the secrets and their `after_rotation`), which it reads once at start: so
+`--prepare-refresh STATE --settings-file FILE` first creates, in moto, an ECS cluster and service,
+a Lambda function, and two secrets of database users that list both (one whose rotation
+succeeds, one whose stored password the server refuses), and writes the settings file; the
+script then starts a second emulator with it, and the checks run with `--refresh-invoke-url`.
 """
 
 from __future__ import annotations
@@ -201,8 +208,13 @@ class Engine:
 
 def secrets_manager():
     """A client of the Secrets Manager mock the test environment started."""
+    return mock_client("secretsmanager")
+
+
+def mock_client(service: str):
+    """A client of the moto server the test environment started (it serves every service)."""
     return boto3.client(
-        "secretsmanager",
+        service,
         endpoint_url=env("ROTATION_TEST_SM_ENDPOINT"),
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
@@ -213,6 +225,9 @@ def secrets_manager():
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.fn = Function(args.invoke_url, args.timeout)
+        self.refresh_url = args.refresh_invoke_url
+        self.refresh_state = args.refresh_state
+        self.refresh_log = args.refresh_log
         self.length = args.password_length
         self.excluded = args.exclude_characters
         self.sm = secrets_manager()
@@ -294,6 +309,94 @@ class Run:
         check(engine.login(user, new), f"{engine.name}: the new AWSCURRENT does not log in")
         check(not engine.login(user, old), f"{engine.name}: the old password still logs in")
         return ", ".join(timings)
+
+    def refresh(self) -> str:
+        """The applications a stack lists in `after_rotation`, through the second emulator (the
+        function with a settings file): a rotation that fails (setSecret: the stored password is
+        refused) changes neither the ECS service nor the Lambda function; one that succeeds gives
+        the service a new deployment and the function a description naming the new version, and
+        prints one metric line per kind of application. moto models forceNewDeployment by giving
+        the service's PRIMARY deployment a new id and creation time (a real ECS service gets a
+        new deployment beside the old one until it is drained)."""
+        with open(self.refresh_state) as f:
+            state = json.load(f)
+        fn = Function(self.refresh_url, self.fn.timeout)
+        ecs, lam = mock_client("ecs"), mock_client("lambda")
+        engine = self.engines[0]
+        self.cleanup.append(lambda: engine.drop_user(state["user"]))
+        self.cleanup.append(lambda: engine.drop_user(state["broken_user"]))
+
+        def deployment() -> tuple[str, object]:
+            service = ecs.describe_services(cluster=state["cluster"],
+                                            services=[state["service"]])["services"][0]
+            primary = [d for d in service["deployments"] if d["status"] == "PRIMARY"]
+            check(len(primary) == 1, f"one PRIMARY deployment expected: {service['deployments']}")
+            return primary[0]["id"], primary[0]["createdAt"]
+
+        def configuration() -> tuple[str, str]:
+            out = lam.get_function_configuration(FunctionName=state["function"])
+            return out.get("Description", ""), out["LastModified"]
+
+        before = (deployment(), configuration())
+        check(before[1][0] == "Orders worker", f"unexpected initial description: {before[1]}")
+
+        # A rotation that fails: setSecret cannot log in with the stored password.
+        broken = state["broken_secret"]
+        token = self.start_rotation(broken)
+        fn.step(broken, token, "createSecret")
+        status, payload, _ = fn.invoke({"SecretId": broken, "ClientRequestToken": token,
+                                        "Step": "setSecret"})
+        check(status != 200, f"setSecret of the broken secret should fail: {payload}")
+        check((deployment(), configuration()) == before,
+              "a failed rotation changed the service or the function")
+
+        # A rotation that succeeds.
+        arn = state["secret"]
+        old = self.staged(arn, "AWSCURRENT")["password"]
+        token = self.start_rotation(arn)
+        for step in ("createSecret", "setSecret", "testSecret"):
+            fn.step(arn, token, step)
+            check((deployment(), configuration()) == before,
+                  f"{step} refreshed an application before AWSCURRENT moved")
+        fn.step(arn, token, "finishSecret")
+        check("AWSCURRENT" in self.stages(arn).get(token, []),
+              f"the new version should be AWSCURRENT: {self.stages(arn)}")
+        after_deployment, after_configuration = deployment(), configuration()
+        check(after_deployment[0] != before[0][0],
+              f"the service has no new deployment: {before[0]} then {after_deployment}")
+        marker = f"Orders worker [secret rotated: version {token}]"
+        check(after_configuration[0] == marker,
+              f"the function's description should be `{marker}`: {after_configuration}")
+        new = self.staged(arn, "AWSCURRENT")["password"]
+        check(engine.login(state["user"], new) and not engine.login(state["user"], old),
+              "the rotation itself did not take")
+
+        # Secrets Manager retries finishSecret after a lost answer: the function's description
+        # already names this version and is left alone.
+        fn.step(arn, token, "finishSecret")
+        check(configuration()[0] == marker, "a retried finishSecret rewrote the description")
+
+        # One metric line per kind for the rotation that refreshed, none for the failed one.
+        with open(self.refresh_log, encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        for password in (old, new):
+            check(password not in log, "the function's log holds a password")
+        names = {self.sm.describe_secret(SecretId=a)["Name"]: a for a in (arn, broken)}
+        lines = []
+        for line in log.splitlines():
+            line = line.strip()
+            if line.startswith("{") and '"Refreshed"' in line:
+                lines.append(json.loads(line))
+        ok_name = next(n for n, a in names.items() if a == arn)
+        kinds = sorted((m["TargetKind"], m["Refreshed"], m["RefreshFailed"])
+                       for m in lines if m["SecretName"] == ok_name)
+        # Two finishSecret invocations, each counting both kinds as refreshed.
+        check(kinds == [("ecs-service", 1, 0)] * 2 + [("lambda-function", 1, 0)] * 2,
+              f"refresh metric lines: {lines}")
+        check(all(m["SecretName"] == ok_name for m in lines),
+              f"the failed rotation printed a refresh line: {lines}")
+        return (f"deployment {before[0][0][-6:]} -> {after_deployment[0][-6:]}, "
+                f"description marked, {len(lines)} refresh metric lines")
 
     def bad_events(self) -> str:
         engine = self.engines[0]
@@ -518,6 +621,8 @@ class Run:
         scenarios.append(("errors", self.bad_events))
         scenarios.append(("synth preflight", self.synth_preflight))
         scenarios.append(("operator actions", self.operator_actions))
+        if self.refresh_url:
+            scenarios.append(("refresh after rotation", self.refresh))
         passed = failed = 0
         for name, scenario in scenarios:
             start = time.monotonic()
@@ -543,7 +648,64 @@ class Run:
         return 1 if failed else 0
 
 
+def prepare_refresh(state_path: str, settings_path: str) -> None:
+    """Creates what the refresh scenario rotates and refreshes, and the settings file of the
+    function that runs it (see the module's doc)."""
+    sm, ecs, lam, iam = (mock_client(s) for s in ("secretsmanager", "ecs", "lambda", "iam"))
+    engine = Engine("postgres", int(env("ROTATION_TEST_PG_PORT")),
+                    env("ROTATION_TEST_PG_ADMIN_USER"), env("ROTATION_TEST_PG_ADMIN_PASSWORD"),
+                    env("ROTATION_TEST_CA"))
+    suffix = secrets.token_hex(4)
+    ecs.put_account_setting(name="serviceLongArnFormat", value="enabled")
+    cluster = f"e2e-{suffix}"
+    ecs.create_cluster(clusterName=cluster)
+    family = f"e2e-orders-{suffix}"
+    ecs.register_task_definition(family=family, containerDefinitions=[
+        {"name": "app", "image": "orders:1", "memory": 128}])
+    service = ecs.create_service(cluster=cluster, serviceName="orders", taskDefinition=family,
+                                 desiredCount=1)["service"]["serviceArn"]
+    check(f":service/{cluster}/orders" in service, f"not a long-format service ARN: {service}")
+    role = iam.create_role(RoleName=f"e2e-orders-worker-{suffix}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+    import io
+    import zipfile
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return None\n")
+    function = lam.create_function(
+        FunctionName=f"e2e-orders-worker-{suffix}", Runtime="python3.12",
+        Role=role["Role"]["Arn"], Handler="index.handler", Code={"ZipFile": code.getvalue()},
+        Description="Orders worker")["FunctionArn"]
+
+    arns = {}
+    for key, stored_ok in (("secret", True), ("broken_secret", False)):
+        user = f"e2e_{secrets.token_hex(4)}"
+        password = "Refresh-" + secrets.token_hex(12)
+        engine.create_user(user, password)
+        stored = password if stored_ok else "Wrong-" + secrets.token_hex(12)
+        value = engine.secret(user, stored)
+        arns[key] = sm.create_secret(Name=f"lambda-e2e-refresh-{secrets.token_hex(4)}",
+                                     SecretString=json.dumps(value))["ARN"]
+        arns["user" if stored_ok else "broken_user"] = user
+    after = {"ecs_services": [service], "lambda_functions": [function]}
+    settings = {"format": 1, "secrets": {
+        arns[k]: {"strategy": "single-user", "after_rotation": after}
+        for k in ("secret", "broken_secret")}}
+    with open(settings_path, "w") as f:
+        json.dump(settings, f)
+    with open(state_path, "w") as f:
+        json.dump(dict(arns, cluster=cluster, service=service, function=function), f)
+
+
 def main() -> int:
+    if "--prepare-refresh" in sys.argv:
+        prep = argparse.ArgumentParser(description="prepare the refresh scenario")
+        prep.add_argument("--prepare-refresh", required=True, help="where to write its state")
+        prep.add_argument("--settings-file", required=True, help="the function's settings file")
+        args = prep.parse_args()
+        prepare_refresh(args.prepare_refresh, args.settings_file)
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoke-url", required=True,
                         help="the emulator's invoke URL for the function")
@@ -553,6 +715,10 @@ def main() -> int:
                         help="PASSWORD_LENGTH the function was started with")
     parser.add_argument("--exclude-characters", default="",
                         help="EXCLUDE_CHARACTERS the function was started with")
+    parser.add_argument("--refresh-invoke-url", default="",
+                        help="the invoke URL of the function started with the refresh settings")
+    parser.add_argument("--refresh-state", default="", help="what --prepare-refresh wrote")
+    parser.add_argument("--refresh-log", default="", help="that function's emulator log")
     return Run(parser.parse_args()).main()
 
 

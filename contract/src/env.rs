@@ -230,7 +230,18 @@ pub const RDS_API_ROUTE: Flag = Flag {
 };
 
 /// Every variable the stack may set for the function (besides Lambda's own).
-pub const NAMES: [&str; 15] = [
+
+/// An endpoint override for the ECS API (an `ecs` VPC endpoint), read by the AWS SDK itself:
+/// the stack sets it when it creates such an endpoint for the services `after_rotation` lists.
+pub const ECS_ENDPOINT: &str = "AWS_ENDPOINT_URL_ECS";
+
+/// An endpoint override for the Lambda API (a `lambda` VPC endpoint), read by the AWS SDK
+/// itself: the stack sets it when it creates such an endpoint for the functions
+/// `after_rotation` lists.
+pub const LAMBDA_ENDPOINT: &str = "AWS_ENDPOINT_URL_LAMBDA";
+
+/// Every variable the stack may set for the function (besides Lambda's own).
+pub const NAMES: [&str; 17] = [
     PASSWORD_LENGTH.name,
     EXCLUDE_CHARACTERS,
     EXCLUDE_NUMBERS.name,
@@ -246,6 +257,8 @@ pub const NAMES: [&str; 15] = [
     SECRETS_MANAGER_ENDPOINT,
     RDS_ENDPOINT,
     RDS_API_ROUTE.name,
+    ECS_ENDPOINT,
+    LAMBDA_ENDPOINT,
 ];
 
 /// The characters left out of passwords when `EXCLUDE_CHARACTERS` is unset: they break

@@ -56,6 +56,13 @@ pub const DIM_TARGET_KIND: &str = "TargetKind";
 pub const REFRESH_FAILED: &str = "RefreshFailed";
 /// Per rotation that refreshes applications: how many were refreshed. Unit Count.
 pub const REFRESHED: &str = "Refreshed";
+/// The [`DIM_TARGET_KIND`] of an ECS service.
+pub const TARGET_ECS_SERVICE: &str = "ecs-service";
+/// The [`DIM_TARGET_KIND`] of a Lambda function.
+pub const TARGET_LAMBDA_FUNCTION: &str = "lambda-function";
+/// The dimension sets of the refresh metrics: per function (the alarm and the dashboard), and
+/// per secret and kind of application (which secret's applications failed).
+pub const REFRESH_DIMENSIONS: [&[&str]; 2] = [&[DIM_FUNCTION], &[DIM_SECRET, DIM_TARGET_KIND]];
 
 /// Per drift check (`{"Action": "drift-check"}`): how many configured secrets have a problem
 /// a rotation would meet. Dimension: [`DIM_FUNCTION`]. Unit Count. The drift alarm fires on 1

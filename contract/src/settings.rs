@@ -81,6 +81,15 @@ impl SecretSettings {
     }
 }
 
+/// How long the function waits for each attempt to refresh an application, in seconds.
+pub const REFRESH_ATTEMPT_SECONDS: u64 = 5;
+/// The pause before the second (and last) attempt, in seconds.
+pub const REFRESH_RETRY_AFTER_SECONDS: u64 = 1;
+/// The longest a finishSecret spends refreshing applications (they are refreshed
+/// concurrently): two attempts and the pause between them. The stack keeps the function's
+/// timeout above it, so the invocation never ends between the stage move and the refresh.
+pub const REFRESH_BUDGET_SECONDS: u64 = 2 * REFRESH_ATTEMPT_SECONDS + REFRESH_RETRY_AFTER_SECONDS;
+
 /// The applications that read a secret and cache its value: each gets fresh instances once
 /// the rotation has moved AWSCURRENT, so none keeps using a password about to stop working.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@
 //! Manager) and a [`db::Connector`] (the database engines); [`alternating`] is the
 //! alternating-users strategy (partner naming, the master login) with [`rds`], the RDS API it
 //! asks where an RDS-managed master secret's database is. [`ops`] holds what operators invoke
-//! the function with (preflight, recover, audit) and [`metrics`] the metric line of each step.
+//! the function with (preflight, recover, audit), [`refresh`] the applications refreshed after a
+//! rotation, and [`metrics`] the metric line of each step.
 
 pub mod alternating;
 pub mod cache;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod ops;
 pub mod password;
 pub mod rds;
+pub mod refresh;
 pub mod secret;
 pub mod settings;
 pub mod steps;

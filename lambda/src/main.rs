@@ -14,6 +14,7 @@ use rotation::db::Drivers;
 use rotation::metrics::{self, StepMetrics};
 use rotation::ops::{adopt, audit, preflight, recover};
 use rotation::rds::AwsRds;
+use rotation::refresh::AwsRefresher;
 use rotation::store::AwsSecretStore;
 use rotation::{Config, Invocation, RotationError, Rotator};
 use serde_json::Value;
@@ -40,7 +41,7 @@ impl Function {
                 let (result, outcome) = self.rotator.handle_measured(&step).await;
                 let line = StepMetrics {
                     function: self.name.clone(),
-                    secret_name: outcome.secret_name,
+                    secret_name: outcome.secret_name.clone(),
                     strategy: outcome.strategy,
                     step: step.step.name(),
                     duration_ms: outcome.duration.as_millis() as u64,
@@ -48,6 +49,14 @@ impl Function {
                 }
                 .line(metrics::now_ms());
                 println!("{line}");
+                for line in metrics::refresh_lines(
+                    &self.name,
+                    &outcome.secret_name,
+                    outcome.refresh.as_ref(),
+                    metrics::now_ms(),
+                ) {
+                    println!("{line}");
+                }
                 result.map(|()| Value::Null)
             }
             Invocation::Preflight { secret_id } => {
@@ -145,7 +154,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let store = CachingStore::new(secrets_manager.clone());
             let drivers = Drivers::from_config(&config);
             Ok(Function {
-                rotator: Rotator::new(store, drivers, config).with_rds(AwsRds::new(&sdk)),
+                rotator: Rotator::new(store, drivers, config)
+                    .with_rds(AwsRds::new(&sdk))
+                    // Its ECS and Lambda clients are built at the first refresh, if any.
+                    .with_refresher(AwsRefresher::new(&sdk)),
                 admin: secrets_manager,
                 name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
             })

@@ -1,4 +1,5 @@
-//! CloudWatch metrics in Embedded Metric Format: one JSON line per rotation step and per audit.
+//! CloudWatch metrics in Embedded Metric Format: one JSON line per rotation step and per audit,
+//! and per kind of application a finishSecret refreshed.
 //!
 //! Lambda sends what the function prints to CloudWatch Logs, and CloudWatch extracts the
 //! metrics from any line that carries an `_aws` object: no PutMetricData call, no permission,
@@ -66,6 +67,37 @@ pub fn audit_line(function: &str, audited: usize, overdue: usize, timestamp_ms: 
     body.insert(m::OVERDUE_SECRETS.into(), json!(overdue));
     body.insert(m::AUDITED_SECRETS.into(), json!(audited));
     Value::Object(body).to_string()
+}
+
+/// The metric lines of one rotation's refresh of its applications: one per kind of
+/// application it lists (a line has one `TargetKind`), each counting the refreshed and the
+/// failed ones. Empty without a report.
+pub fn refresh_lines(
+    function: &str,
+    secret_name: &str,
+    report: Option<&crate::refresh::RefreshReport>,
+    timestamp_ms: u64,
+) -> Vec<String> {
+    let Some(report) = report else {
+        return Vec::new();
+    };
+    report
+        .kinds()
+        .into_iter()
+        .map(|kind| {
+            let mut body = envelope(
+                timestamp_ms,
+                &m::REFRESH_DIMENSIONS,
+                &[(m::REFRESHED, "Count"), (m::REFRESH_FAILED, "Count")],
+            );
+            body.insert(m::DIM_FUNCTION.into(), json!(function));
+            body.insert(m::DIM_SECRET.into(), json!(secret_name));
+            body.insert(m::DIM_TARGET_KIND.into(), json!(kind.name()));
+            body.insert(m::REFRESHED.into(), json!(report.refreshed(kind)));
+            body.insert(m::REFRESH_FAILED.into(), json!(report.failed(kind)));
+            Value::Object(body).to_string()
+        })
+        .collect()
 }
 
 /// The `_aws` member that tells CloudWatch which of the line's members are metrics.
@@ -162,6 +194,47 @@ mod tests {
         assert_eq!(failed[m::STEP_FAILED], 1);
         assert_eq!(failed["Outcome"], "failed");
         assert_eq!(failed["ErrorKind"], "DatabaseUnreachable");
+    }
+
+    #[test]
+    fn a_refresh_line_per_kind_counts_refreshed_and_failed_applications() {
+        use crate::refresh::{RefreshReport, Refreshed, Target, TargetKind, TargetOutcome};
+        assert!(refresh_lines("f", "s", None, 1).is_empty());
+        let outcome = |kind, arn: &str, ok: bool| TargetOutcome {
+            target: Target {
+                kind,
+                arn: arn.into(),
+            },
+            attempts: 1,
+            result: if ok {
+                Ok(Refreshed::Done)
+            } else {
+                Err("no".into())
+            },
+        };
+        let report = RefreshReport {
+            outcomes: vec![
+                outcome(TargetKind::EcsService, "a", true),
+                outcome(TargetKind::EcsService, "b", false),
+                outcome(TargetKind::EcsService, "c", true),
+                outcome(TargetKind::LambdaFunction, "d", true),
+            ],
+        };
+        let lines = refresh_lines("rotate-app", "prod/app", Some(&report), 7);
+        assert_eq!(lines.len(), 2);
+        let ecs = parse(&lines[0]);
+        assert_well_formed(&ecs);
+        assert_eq!(ecs[m::DIM_TARGET_KIND], "ecs-service");
+        assert_eq!(ecs[m::REFRESHED], 2);
+        assert_eq!(ecs[m::REFRESH_FAILED], 1);
+        assert_eq!(
+            ecs["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName"], ["SecretName", "TargetKind"]])
+        );
+        let lambda = parse(&lines[1]);
+        assert_eq!(lambda[m::DIM_TARGET_KIND], "lambda-function");
+        assert_eq!(lambda[m::REFRESHED], 1);
+        assert_eq!(lambda[m::REFRESH_FAILED], 0);
     }
 
     #[test]

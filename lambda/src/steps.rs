@@ -16,6 +16,9 @@
 //! acts as the master user to give that user the current user's privileges and the new
 //! password. The current user is never touched, so the credential applications hold keeps
 //! working until the rotation after next.
+//!
+//! Once finishSecret has moved AWSCURRENT (or finds it already moved, a retry), the applications
+//! the stack lists for the secret are refreshed ([`crate::refresh`]); that never fails the step.
 
 use secrecy::SecretString;
 use tracing::{Instrument, info, info_span, warn};
@@ -26,6 +29,7 @@ use crate::db::Connector;
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::rds::RdsDirectory;
+use crate::refresh::{RefreshPolicy, RefreshReport, Refresher};
 use crate::secret::{Login, SecretValue};
 use crate::settings::Admitted;
 use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretStore, Staged};
@@ -49,6 +53,10 @@ pub struct Rotator<S, C> {
     pub(crate) rds: Option<Box<dyn RdsDirectory>>,
     /// This function's ARN, once an invocation has told it (see [`Rotator::know_function_arn`]).
     pub(crate) function_arn: std::sync::OnceLock<String>,
+    /// Refreshes the applications a secret's settings list, after finishSecret
+    /// ([`crate::refresh`]).
+    pub(crate) refresher: Option<std::sync::Arc<dyn Refresher>>,
+    pub(crate) refresh_policy: RefreshPolicy,
 }
 
 /// What a step's metric line says about it (see [`crate::metrics`]).
@@ -57,6 +65,8 @@ pub struct StepOutcome {
     pub secret_name: String,
     pub strategy: &'static str,
     pub duration: std::time::Duration,
+    /// What finishSecret's refresh of the secret's applications did, when it has any.
+    pub refresh: Option<RefreshReport>,
 }
 
 impl<S: SecretStore, C: Connector> Rotator<S, C> {
@@ -67,6 +77,8 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             config,
             rds: None,
             function_arn: std::sync::OnceLock::new(),
+            refresher: None,
+            refresh_policy: RefreshPolicy::default(),
         }
     }
 
@@ -99,6 +111,18 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         self
     }
 
+    /// Lets finishSecret refresh the applications a secret's settings list.
+    pub fn with_refresher(mut self, refresher: impl Refresher + 'static) -> Self {
+        self.refresher = Some(std::sync::Arc::new(refresher));
+        self
+    }
+
+    /// The timeout of each refresh attempt and the pause before the second.
+    pub fn with_refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = policy;
+        self
+    }
+
     /// Runs one step of one rotation.
     pub async fn handle(&self, event: &RotationEvent) -> Result<(), RotationError> {
         self.handle_measured(event).await.0
@@ -115,8 +139,15 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         let mut name = None;
         let mut versions = Vec::new();
         let mut configured = None;
+        let mut refresh = None;
         let result = self
-            .run_step(event, &mut name, &mut versions, &mut configured)
+            .run_step(
+                event,
+                &mut name,
+                &mut versions,
+                &mut configured,
+                &mut refresh,
+            )
             .await;
         let read = versions
             .iter()
@@ -137,6 +168,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             secret_name: name.unwrap_or_else(|| secret_name_of(&event.secret_id).to_owned()),
             strategy,
             duration: started.elapsed(),
+            refresh,
         };
         (result, outcome)
     }
@@ -147,6 +179,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         name: &mut Option<String>,
         versions: &mut Vec<String>,
         configured: &mut Option<rotation_contract::settings::Strategy>,
+        refresh: &mut Option<RefreshReport>,
     ) -> Result<(), RotationError> {
         let span = info_span!(
             "rotation",
@@ -170,13 +203,22 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                 versions.extend(metadata.version_with_stage(AWSCURRENT).map(str::to_owned));
                 if guard(&metadata, event)? == Guard::AlreadyCurrent {
                     info!("version is already AWSCURRENT; nothing to do");
+                    if event.step == Step::Finish {
+                        // A retried finishSecret: the first moved AWSCURRENT and may have
+                        // ended before its refresh did (see crate::refresh).
+                        *refresh = self.refresh_applications(event, admitted).await;
+                    }
                     return Ok(());
                 }
                 match event.step {
                     Step::Create => self.create_secret(event, admitted).await,
                     Step::Set => self.set_secret(event, admitted).await,
                     Step::Test => self.test_secret(event).await,
-                    Step::Finish => self.finish_secret(event, &metadata).await,
+                    Step::Finish => {
+                        self.finish_secret(event, &metadata).await?;
+                        *refresh = self.refresh_applications(event, admitted).await;
+                        Ok(())
+                    }
                 }
             }
             .await
@@ -452,6 +494,64 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             "moved AWSCURRENT to this version"
         );
         Ok(())
+    }
+
+    /// Once AWSCURRENT is this version: refreshes the applications the stack lists for the
+    /// secret (never those a secret's value names), without failing the step.
+    async fn refresh_applications(
+        &self,
+        event: &RotationEvent,
+        admitted: Admitted<'_>,
+    ) -> Option<RefreshReport> {
+        let Admitted::Configured(settings) = admitted else {
+            return None;
+        };
+        if settings.after_rotation.is_empty() {
+            return None;
+        }
+        let targets = crate::refresh::targets(&settings.after_rotation);
+        let report = match &self.refresher {
+            Some(refresher) => {
+                crate::refresh::refresh_all(
+                    std::sync::Arc::clone(refresher),
+                    targets,
+                    &event.token,
+                    self.refresh_policy,
+                )
+                .await
+            }
+            // Wired in main; without it every target counts as failed, so the alarm says so.
+            None => RefreshReport {
+                outcomes: targets
+                    .into_iter()
+                    .map(|target| crate::refresh::TargetOutcome {
+                        target,
+                        attempts: 0,
+                        result: Err("this instance has no ECS or Lambda client".into()),
+                    })
+                    .collect(),
+            },
+        };
+        for outcome in &report.outcomes {
+            let kind = outcome.target.kind.name();
+            match &outcome.result {
+                Ok(done) => info!(
+                    kind,
+                    target = %outcome.target.arn,
+                    attempts = outcome.attempts,
+                    already = *done == crate::refresh::Refreshed::AlreadyDone,
+                    "refreshed an application after the rotation"
+                ),
+                Err(problem) => warn!(
+                    kind,
+                    target = %outcome.target.arn,
+                    attempts = outcome.attempts,
+                    %problem,
+                    "could not refresh an application after the rotation; the rotation itself succeeded"
+                ),
+            }
+        }
+        Some(report)
     }
 
     /// Reads a staged value that the step cannot do without.

@@ -91,6 +91,61 @@ pub fn code_signing_config(arn: &str) -> Option<Arn<'_>> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())).then_some(a)
 }
 
+/// A name ECS accepts for a cluster or a service: 1 to 255 letters, digits,
+/// dashes and underscores.
+fn ecs_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`: the long format,
+/// which names the cluster (UpdateService needs it).
+pub fn ecs_service(arn: &str) -> Option<Arn<'_>> {
+    let a = parse(arn).filter(|a| a.service == "ecs")?;
+    let (cluster, service) = a.resource.strip_prefix("service/")?.split_once('/')?;
+    (ecs_name(cluster) && ecs_name(service)).then_some(a)
+}
+
+/// An ECS service ARN in the short format (`service/SERVICE`, no cluster),
+/// which ECS wrote before 2021 and which does not say the cluster.
+pub fn ecs_service_short(arn: &str) -> bool {
+    parse(arn)
+        .filter(|a| a.service == "ecs")
+        .and_then(|a| a.resource.strip_prefix("service/"))
+        .is_some_and(ecs_name)
+}
+
+/// An unqualified Lambda function ARN, `arn:aws:lambda:REGION:ACCOUNT:function:NAME`
+/// (no version or alias: a published version's configuration cannot change).
+pub fn lambda_function(arn: &str) -> Option<Arn<'_>> {
+    let a = parse(arn).filter(|a| a.service == "lambda")?;
+    lambda_name(a.resource.strip_prefix("function:")?).then_some(a)
+}
+
+/// The function name of an unqualified Lambda function ARN.
+pub fn lambda_function_name(arn: &str) -> Option<&str> {
+    lambda_function(arn).and_then(|a| a.resource.strip_prefix("function:"))
+}
+
+/// A Lambda function ARN with a version or alias (`function:NAME:QUALIFIER`).
+pub fn lambda_function_qualified(arn: &str) -> bool {
+    parse(arn)
+        .filter(|a| a.service == "lambda")
+        .and_then(|a| a.resource.strip_prefix("function:"))
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(name, qualifier)| lambda_name(name) && !qualifier.is_empty())
+}
+
+/// A function name Lambda accepts: 1 to 64 letters, digits, dashes and underscores.
+fn lambda_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// An IAM ARN `arn:PARTITION:iam::ACCOUNT:KIND...` whose resource starts with
 /// `kind` (`role/`, `policy/`). IAM ARNs have no region; the account is 12
 /// digits, or `aws` for AWS managed policies.
@@ -187,6 +242,41 @@ mod tests {
         assert!(kms_key("arn:aws:kms:eu-west-1:123456789012:alias/orders").is_none());
         assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:alarms").is_some());
         assert!(sns_topic("arn:aws:sns:eu-west-1:123456789012:alarms.fifo").is_none());
+    }
+
+    #[test]
+    fn ecs_service_and_lambda_function_arns() {
+        let ecs = "arn:aws:ecs:eu-west-1:123456789012:service/prod/orders-api";
+        assert!(ecs_service(ecs).is_some());
+        assert!(ecs_service("arn:aws:ecs:eu-west-1:123456789012:service/orders-api").is_none());
+        assert!(ecs_service_short(
+            "arn:aws:ecs:eu-west-1:123456789012:service/orders-api"
+        ));
+        assert!(!ecs_service_short(ecs));
+        assert!(ecs_service("arn:aws:ecs:eu-west-1:123456789012:service/a/b/c").is_none());
+        assert!(ecs_service("arn:aws:ecs:eu-west-1:123456789012:task/prod/abc").is_none());
+        assert!(ecs_service("arn:aws:ecs:eu-west-1:123456789012:service/pr od/x").is_none());
+
+        let function = "arn:aws:lambda:eu-west-1:123456789012:function:orders_worker-1";
+        assert!(lambda_function(function).is_some());
+        assert_eq!(lambda_function_name(function), Some("orders_worker-1"));
+        for qualified in [
+            "arn:aws:lambda:eu-west-1:123456789012:function:orders:7",
+            "arn:aws:lambda:eu-west-1:123456789012:function:orders:live",
+            "arn:aws:lambda:eu-west-1:123456789012:function:orders:$LATEST",
+        ] {
+            assert!(lambda_function(qualified).is_none(), "{qualified}");
+            assert!(lambda_function_qualified(qualified), "{qualified}");
+        }
+        assert!(!lambda_function_qualified(function));
+        assert!(lambda_function("arn:aws:lambda:eu-west-1:123456789012:function:").is_none());
+        assert!(
+            lambda_function(&format!(
+                "arn:aws:lambda:eu-west-1:123456789012:function:{}",
+                "f".repeat(65)
+            ))
+            .is_none()
+        );
     }
 
     #[test]

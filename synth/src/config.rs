@@ -118,6 +118,21 @@ pub struct RawNetwork {
     /// other way to the RDS API. Optional otherwise: without it the proxy
     /// check is not made.
     pub rds_endpoint: Option<RawEndpoint>,
+    /// Required when a database lists `after_rotation.ecs_services`, refused
+    /// otherwise: `create: true` (an `ecs` interface endpoint for the function
+    /// alone, like the Secrets Manager one, whose policy admits only
+    /// `ecs:UpdateService`; its name in `AWS_ENDPOINT_URL_ECS`) or
+    /// `security_group_id` of an existing `ecs` interface endpoint with private
+    /// DNS on. The function's security group gets 443 to it, and it 443 from
+    /// the function.
+    pub ecs_endpoint: Option<RawEndpoint>,
+    /// Required when a database lists `after_rotation.lambda_functions`,
+    /// refused otherwise: `create: true` (a `lambda` interface endpoint for the
+    /// function alone, whose policy admits only `lambda:GetFunctionConfiguration`
+    /// and `lambda:UpdateFunctionConfiguration`; its name in
+    /// `AWS_ENDPOINT_URL_LAMBDA`) or `security_group_id` of an existing `lambda`
+    /// interface endpoint with private DNS on.
+    pub lambda_endpoint: Option<RawEndpoint>,
     /// Subnets of the interface endpoints the stack creates. An interface
     /// endpoint takes at most one subnet per Availability Zone, the function
     /// any number: list one per zone here when `subnet_ids` has two in a zone.
@@ -392,14 +407,17 @@ pub struct RawDatabase {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAfterRotation {
-    /// ECS services given a new deployment (`UpdateService` with
-    /// `forceNewDeployment`): full ARNs
-    /// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` in the stack's
-    /// account and Region.
+    /// ECS services given a new deployment once a rotation has moved
+    /// AWSCURRENT (see [Refreshing applications](#refreshing-applications)):
+    /// long-format ARNs `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` in
+    /// the stack's account and Region, each once, at most 10. Needs
+    /// `network.ecs_endpoint`.
     pub ecs_services: Vec<String>,
-    /// Lambda functions given new execution environments: unqualified ARNs
-    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` in the stack's account and
-    /// Region.
+    /// Lambda functions given new execution environments (a marker in their
+    /// description): unqualified ARNs
+    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` (no version or alias) in
+    /// the stack's account and Region, each once, at most 10, not this stack's
+    /// own function. Needs `network.lambda_endpoint`.
     pub lambda_functions: Vec<String>,
 }
 

@@ -178,10 +178,30 @@ pub fn widgets(stack: &Stack) -> Vec<Value> {
             json!({"horizontal": [{"label": "alarm", "value": 1}]});
         widgets.push(widget);
     }
+    // The refresh graph takes a row of its own, only in a stack that refreshes applications:
+    // the dashboard of every other stack stays as it was.
+    let mut log_y = 14;
+    if stack.refreshes_applications() {
+        let refresh = |metric: &str| json!([metrics::NAMESPACE, metric, metrics::DIM_FUNCTION, FUNCTION, {"stat": "Sum"}]);
+        let mut widget = metric_widget(
+            (0, 14, 24, 6),
+            "Applications refreshed after rotations (after_rotation), and those that could not be",
+            "Sum",
+            PERIOD,
+            vec![
+                refresh(metrics::REFRESHED),
+                refresh(metrics::REFRESH_FAILED),
+            ],
+        );
+        widget["properties"]["annotations"] =
+            json!({"horizontal": [{"label": "alarm (failed)", "value": 1}]});
+        widgets.push(widget);
+        log_y = 20;
+    }
     widgets.push(json!({
         "type": "log",
         "x": 0,
-        "y": 14,
+        "y": log_y,
         "width": 24,
         "height": 8,
         "properties": {

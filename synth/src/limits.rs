@@ -212,7 +212,7 @@ pub fn problems(shape: &Shape, role: Role) -> Vec<String> {
         && chars + ROLE_POLICY_RESERVE > MAX_ROLE_POLICY_CHARS
     {
         out.push(format!(
-                "`{f}`: the inline policy of RotationFunctionRole has {chars} characters (whitespace excluded) before CloudFormation resolves its references, past IAM's limit of {MAX_ROLE_POLICY_CHARS} characters per role less {ROLE_POLICY_RESERVE} kept for those references\n  fix: master secrets and KMS keys are listed one by one: let databases share master secrets, or split the databases into several configs (one stack and function each)"
+                "`{f}`: the inline policy of RotationFunctionRole has {chars} characters (whitespace excluded) before CloudFormation resolves its references, past IAM's limit of {MAX_ROLE_POLICY_CHARS} characters per role less {ROLE_POLICY_RESERVE} kept for those references\n  fix: master secrets, KMS keys and the applications of `after_rotation` are listed one by one: let databases share master secrets, list fewer applications, or split the databases into several configs (one stack and function each)"
             ));
     }
     if let Some(bytes) = shape.environment_bytes

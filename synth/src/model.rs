@@ -73,6 +73,12 @@ pub struct Network {
     pub endpoint: Endpoint,
     /// The route to the RDS API, only when some database alternates users.
     pub rds_endpoint: Option<Endpoint>,
+    /// The route to the ECS API, only when some database lists ECS services
+    /// in `after_rotation`.
+    pub ecs_endpoint: Option<Endpoint>,
+    /// The route to the Lambda API, only when some database lists Lambda
+    /// functions in `after_rotation`.
+    pub lambda_endpoint: Option<Endpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +281,63 @@ impl Stack {
             Some(Endpoint::Existing { security_group_id }) => Some(security_group_id),
             _ => None,
         }
+    }
+
+    /// The stack creates an `ecs` interface endpoint for the function.
+    pub fn create_ecs_endpoint(&self) -> bool {
+        self.network.ecs_endpoint == Some(Endpoint::Create)
+    }
+
+    /// The security group of an existing `ecs` interface endpoint.
+    pub fn existing_ecs_endpoint_security_group(&self) -> Option<&str> {
+        match &self.network.ecs_endpoint {
+            Some(Endpoint::Existing { security_group_id }) => Some(security_group_id),
+            _ => None,
+        }
+    }
+
+    /// The stack creates a `lambda` interface endpoint for the function.
+    pub fn create_lambda_endpoint(&self) -> bool {
+        self.network.lambda_endpoint == Some(Endpoint::Create)
+    }
+
+    /// The security group of an existing `lambda` interface endpoint.
+    pub fn existing_lambda_endpoint_security_group(&self) -> Option<&str> {
+        match &self.network.lambda_endpoint {
+            Some(Endpoint::Existing { security_group_id }) => Some(security_group_id),
+            _ => None,
+        }
+    }
+
+    /// The ECS services some database refreshes after a rotation, first use
+    /// first, without repeats (databases often share their applications).
+    pub fn refreshed_ecs_services(&self) -> Vec<&str> {
+        dedup(
+            self.databases
+                .iter()
+                .flat_map(|d| d.after_rotation.ecs_services.iter().map(String::as_str)),
+        )
+    }
+
+    /// The Lambda functions some database refreshes after a rotation, first
+    /// use first, without repeats.
+    pub fn refreshed_lambda_functions(&self) -> Vec<&str> {
+        dedup(
+            self.databases
+                .iter()
+                .flat_map(|d| d.after_rotation.lambda_functions.iter().map(String::as_str)),
+        )
+    }
+
+    /// Some database refreshes applications after a rotation: the refresh
+    /// alarm and the dashboard's refresh graph exist.
+    pub fn refreshes_applications(&self) -> bool {
+        self.databases.iter().any(|d| !d.after_rotation.is_empty())
+    }
+
+    /// The metric the refresh alarm watches.
+    pub fn refresh_failed_metric(&self) -> &'static str {
+        metrics::REFRESH_FAILED
     }
 
     /// The template has a `RotationFunctionRole` resource (or renders one to

@@ -173,6 +173,9 @@ impl Validator<'_> {
         let databases = self.databases(&raw.databases);
         self.password_fits_every_engine(&function, &databases);
         self.rds_endpoint_needed(&network, &databases);
+        self.refresh_endpoints_needed(&network, &databases);
+        self.refresh_targets_are_not_this_function(&raw.name, &databases);
+        self.timeout_leaves_room_for_the_refresh(&function, &databases);
         let layout = self.layout(&raw.layout);
         Stack {
             name: raw.name,
@@ -329,7 +332,9 @@ impl Validator<'_> {
             }
             self.subnets("network.endpoint_subnet_ids", list);
             if !n.secrets_manager_endpoint.create
-                && !n.rds_endpoint.as_ref().is_some_and(|e| e.create)
+                && ![&n.rds_endpoint, &n.ecs_endpoint, &n.lambda_endpoint]
+                    .into_iter()
+                    .any(|e| e.as_ref().is_some_and(|e| e.create))
             {
                 self.err(
                     "network.endpoint_subnet_ids",
@@ -353,6 +358,14 @@ impl Validator<'_> {
             .rds_endpoint
             .as_ref()
             .map(|e| self.endpoint("network.rds_endpoint", e, "RDS"));
+        let ecs_endpoint = n
+            .ecs_endpoint
+            .as_ref()
+            .map(|e| self.endpoint("network.ecs_endpoint", e, "ECS"));
+        let lambda_endpoint = n
+            .lambda_endpoint
+            .as_ref()
+            .map(|e| self.endpoint("network.lambda_endpoint", e, "Lambda"));
         Network {
             vpc_id: n.vpc_id.clone(),
             subnet_ids: n.subnet_ids.clone(),
@@ -363,6 +376,8 @@ impl Validator<'_> {
             database_security_group_id: n.database_security_group_id.clone(),
             endpoint,
             rds_endpoint,
+            ecs_endpoint,
+            lambda_endpoint,
         }
     }
 
@@ -441,6 +456,95 @@ impl Validator<'_> {
                 ),
                 "add `network.rds_endpoint` (`create: true`, or `security_group_id` of an existing `rds` interface endpoint), or use a master secret of your own that names its `host`",
             );
+        }
+    }
+
+    /// The function reaches the ECS API only through `network.ecs_endpoint`
+    /// and the Lambda API only through `network.lambda_endpoint` (its security
+    /// group opens no other way): each is required when a database lists that
+    /// kind of application in `after_rotation`, and refused when none does (a
+    /// route nothing uses).
+    fn refresh_endpoints_needed(&mut self, network: &Network, databases: &[Database]) {
+        type Listed = fn(&Database) -> &[String];
+        let kinds: [(&str, &str, &str, bool, Listed); 2] = [
+            (
+                "ecs_endpoint",
+                "ecs_services",
+                "ECS",
+                network.ecs_endpoint.is_some(),
+                |d| &d.after_rotation.ecs_services,
+            ),
+            (
+                "lambda_endpoint",
+                "lambda_functions",
+                "Lambda",
+                network.lambda_endpoint.is_some(),
+                |d| &d.after_rotation.lambda_functions,
+            ),
+        ];
+        for (key, list, api, present, listed) in kinds {
+            let first = databases
+                .iter()
+                .enumerate()
+                .find(|(_, d)| !listed(d).is_empty());
+            match (present, first) {
+                (false, Some((i, d))) => self.err(
+                    &format!("databases[{i}].after_rotation.{list}"),
+                    format!(
+                        "database `{}` refreshes applications through the {api} API, and without `network.{key}` the function's security group allows no way to it",
+                        d.name
+                    ),
+                    format!(
+                        "add `network.{key}` (`create: true`, or `security_group_id` of an existing `{}` interface endpoint with private DNS on)",
+                        api.to_ascii_lowercase()
+                    ),
+                ),
+                (true, None) => self.err(
+                    &format!("network.{key}"),
+                    format!("no database lists `after_rotation.{list}`, so the function never calls the {api} API"),
+                    format!("remove `{key}`"),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// With applications to refresh, the function's timeout leaves room for
+    /// finishSecret's refresh (two bounded attempts) beside the step's own
+    /// work: an invocation that timed out after moving AWSCURRENT would leave
+    /// the refresh half done and make Secrets Manager retry the step.
+    fn timeout_leaves_room_for_the_refresh(&mut self, function: &Function, databases: &[Database]) {
+        use rotation_contract::settings::REFRESH_BUDGET_SECONDS;
+        let least = REFRESH_BUDGET_SECONDS + 10;
+        if u64::from(function.timeout_seconds) < least
+            && databases.iter().any(|d| !d.after_rotation.is_empty())
+        {
+            self.err(
+                "function.timeout_seconds",
+                format!(
+                    "a timeout of {} s leaves no room for the refresh of `after_rotation` (up to {REFRESH_BUDGET_SECONDS} s after finishSecret has moved AWSCURRENT)",
+                    function.timeout_seconds
+                ),
+                format!("use {least} seconds or more (60, the default, is plenty)"),
+            );
+        }
+    }
+
+    /// The rotation function is not among the functions it refreshes: it
+    /// would rewrite its own configuration in the middle of a rotation, and
+    /// the stack, not the function, owns that configuration.
+    fn refresh_targets_are_not_this_function(&mut self, stack: &str, databases: &[Database]) {
+        let own = format!("{stack}-function");
+        for (i, d) in databases.iter().enumerate() {
+            for (j, arn) in d.after_rotation.lambda_functions.iter().enumerate() {
+                if arn::lambda_function_name(arn) == Some(own.as_str()) {
+                    self.err(
+                        &format!("databases[{i}].after_rotation.lambda_functions[{j}]"),
+                        format!("`{arn}` is this stack's rotation function"),
+                        "remove it: the rotation function reads each secret afresh and needs no refresh",
+                    );
+                }
+            }
         }
     }
 

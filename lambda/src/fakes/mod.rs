@@ -18,7 +18,8 @@
 //! password.
 //!
 //! By concern: [`faults`] (when a call fails, the gate), [`store`] (Secrets Manager), [`db`]
-//! (the databases) and [`rds`] (the RDS API).
+//! (the databases), [`rds`] (the RDS API) and [`refresh`] (the ECS and Lambda APIs that
+//! refresh applications after a rotation).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -36,11 +37,13 @@ use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretMetadata, SecretSt
 mod db;
 mod faults;
 mod rds;
+mod refresh;
 mod store;
 
 pub use db::*;
 pub use faults::*;
 pub use rds::*;
+pub use refresh::*;
 pub use store::*;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

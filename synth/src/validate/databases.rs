@@ -20,6 +20,13 @@ use crate::schedule;
 /// Longest database name: it is embedded in logical IDs and resource names.
 const NAME_MAX_LEN: usize = 32;
 
+/// Most applications of one kind a database refreshes after a rotation. They
+/// are refreshed concurrently inside finishSecret's invocation, through
+/// control-plane APIs with low request rates (UpdateService,
+/// UpdateFunctionConfiguration), and every one is an ARN in the role's policy,
+/// whose size IAM limits: a longer list is a design to split, not a config.
+pub const REFRESH_TARGETS_MAX: usize = 10;
+
 /// One entry of `databases`, with what the rules and the model derive from it.
 struct Entry<'a> {
     index: usize,
@@ -154,6 +161,11 @@ impl Validator<'_> {
         self.master_kms_key_arn_is_a_key(d);
         self.master_kms_key_has_master_secret(d);
         self.schedule_is_accepted(d);
+        self.after_rotation_lists_are_short(d);
+        self.ecs_services_are_long_service_arns(d);
+        self.lambda_functions_are_unqualified_function_arns(d);
+        self.refresh_targets_are_in_the_stack_account_and_region(d, earlier);
+        self.refresh_targets_are_listed_once(d);
     }
 
     /// The list is not empty: a stack without databases deploys a function
@@ -441,6 +453,137 @@ impl Validator<'_> {
                 "schedule.expression"
             };
             self.err(&d.at(key), r.problem, r.fix);
+        }
+    }
+
+    /// Each `after_rotation` list has at most [`REFRESH_TARGETS_MAX`]
+    /// entries (see there why).
+    fn after_rotation_lists_are_short(&mut self, d: &Entry<'_>) {
+        let a = &d.raw.after_rotation;
+        for (key, len) in [
+            ("ecs_services", a.ecs_services.len()),
+            ("lambda_functions", a.lambda_functions.len()),
+        ] {
+            if len > REFRESH_TARGETS_MAX {
+                self.err(
+                    &d.at(&format!("after_rotation.{key}")),
+                    format!(
+                        "{len} applications, more than the {REFRESH_TARGETS_MAX} a rotation refreshes (each is refreshed inside the rotation's last step, and each is an ARN in the function's role)"
+                    ),
+                    format!(
+                        "list at most {REFRESH_TARGETS_MAX}: let the others read the secret when they need it, or give their database its own secret"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Each ECS service is a long-format service ARN, which names the cluster
+    /// UpdateService needs; the role is granted on exactly that ARN.
+    fn ecs_services_are_long_service_arns(&mut self, d: &Entry<'_>) {
+        for (i, value) in d.raw.after_rotation.ecs_services.iter().enumerate() {
+            if arn::ecs_service(value).is_some() {
+                continue;
+            }
+            let path = d.at(&format!("after_rotation.ecs_services[{i}]"));
+            if arn::ecs_service_short(value) {
+                self.err(
+                    &path,
+                    format!("`{value}` is a short-format ECS service ARN, without the cluster"),
+                    "write the long format `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE` (as `aws ecs describe-services --cluster CLUSTER --services SERVICE --query services[0].serviceArn` prints it once the account uses long ARNs)",
+                );
+            } else {
+                self.err(
+                    &path,
+                    format!("`{value}` is not an ECS service ARN"),
+                    "write `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`, as printed by `aws ecs list-services --cluster CLUSTER`",
+                );
+            }
+        }
+    }
+
+    /// Each Lambda function is an unqualified function ARN: a published
+    /// version's configuration never changes, so neither a version nor an
+    /// alias can be given new execution environments this way.
+    fn lambda_functions_are_unqualified_function_arns(&mut self, d: &Entry<'_>) {
+        for (i, value) in d.raw.after_rotation.lambda_functions.iter().enumerate() {
+            if arn::lambda_function(value).is_some() {
+                continue;
+            }
+            let path = d.at(&format!("after_rotation.lambda_functions[{i}]"));
+            if arn::lambda_function_qualified(value) {
+                self.err(
+                    &path,
+                    format!("`{value}` names a version or alias of the function"),
+                    "write the unqualified ARN `arn:aws:lambda:REGION:ACCOUNT:function:NAME`: the refresh updates the function's unpublished configuration ($LATEST), as a published version's never changes",
+                );
+            } else {
+                self.err(
+                    &path,
+                    format!("`{value}` is not a Lambda function ARN"),
+                    "write `arn:aws:lambda:REGION:ACCOUNT:function:NAME`, as printed by `aws lambda get-function --function-name NAME --query Configuration.FunctionArn`",
+                );
+            }
+        }
+    }
+
+    /// Every application is in the partition, Region and account of the
+    /// stack's secrets: the function calls the ECS and Lambda APIs of its own
+    /// Region through its own endpoints, and the role cannot act in another
+    /// account. A malformed ARN was reported above and is not compared.
+    fn refresh_targets_are_in_the_stack_account_and_region(
+        &mut self,
+        d: &Entry<'_>,
+        earlier: &Earlier,
+    ) {
+        let (Some((partition, region)), Some(account)) = (&earlier.region, &earlier.account) else {
+            return;
+        };
+        let a = &d.raw.after_rotation;
+        let listed = a
+            .ecs_services
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("ecs_services[{i}]"), arn::ecs_service(v)))
+            .chain(
+                a.lambda_functions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("lambda_functions[{i}]"), arn::lambda_function(v))),
+            );
+        for (key, parsed) in listed {
+            let Some(t) = parsed else { continue };
+            if t.partition != partition || t.region != region || t.account != account {
+                self.err(
+                    &d.at(&format!("after_rotation.{key}")),
+                    format!(
+                        "the application is in account `{}`, Region `{}`, the stack's secrets in account `{account}`, Region `{region}`",
+                        t.account, t.region
+                    ),
+                    "list only applications of the stack's account and Region; refresh the others from a stack of their own account and Region, or by hand",
+                );
+            }
+        }
+    }
+
+    /// No application is listed twice in one database: the second entry
+    /// would only refresh it twice.
+    fn refresh_targets_are_listed_once(&mut self, d: &Entry<'_>) {
+        let a = &d.raw.after_rotation;
+        for (key, list) in [
+            ("ecs_services", &a.ecs_services),
+            ("lambda_functions", &a.lambda_functions),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            for (i, value) in list.iter().enumerate() {
+                if !seen.insert(value) {
+                    self.err(
+                        &d.at(&format!("after_rotation.{key}[{i}]")),
+                        format!("`{value}` is listed twice"),
+                        "remove the duplicate",
+                    );
+                }
+            }
         }
     }
 
