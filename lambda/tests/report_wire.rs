@@ -1,18 +1,24 @@
 //! The operator reports on the wire, byte for byte: each report below is serialized as the
 //! function answers it (`serde_json::to_value`, then the runtime writes the value) and compared
-//! with a JSON fixture in `fixtures/reports/`. The fixtures were written by the function before
-//! the report types moved into the contract: a field renamed, reordered, dropped or added on
-//! either side fails here.
+//! with a JSON fixture in `fixtures/reports/`. The fixtures were written by the function's own
+//! report types, before those moved into the contract (recover's versions now convert from
+//! recover's internal view): a field renamed, reordered, dropped or added on either side fails
+//! here. Each report is also parsed back from its fixture into the contract's type.
 
-use rotation::ops::adopt::AdoptReport;
-use rotation::ops::audit::{AuditReport, Overdue};
-use rotation::ops::recover::{Database, Proposal, ProposalKind, RecoverReport, VersionReport};
+use rotation::ops::recover::{Database, VersionView};
 use rotation::secret::{EngineFamily, Tls};
+use rotation_contract::report::{
+    AdoptReport, AuditReport, Overdue, Proposal, ProposalKind, RecoverReport, VersionReport, action,
+};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The bytes the function answers for `report`, and the same value pretty-printed (as the
 /// fixture keeps it, for review); both must match the fixture.
-fn assert_wire(report: &impl Serialize, fixture: &str) {
+fn assert_wire<T>(report: &T, fixture: &str)
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
     let value = serde_json::to_value(report).unwrap();
     let pretty = serde_json::to_string_pretty(&value).unwrap() + "\n";
     assert_eq!(pretty, fixture, "the pretty form differs from the fixture");
@@ -27,6 +33,11 @@ fn assert_wire(report: &impl Serialize, fixture: &str) {
     assert_eq!(
         serde_json::to_string(report).unwrap(),
         serde_json::to_string(&expected).unwrap()
+    );
+    let parsed: T = serde_json::from_str(fixture).unwrap();
+    assert_eq!(
+        &parsed, report,
+        "the fixture parses back into the same report"
     );
 }
 
@@ -49,7 +60,8 @@ fn version(
     logs_in: Option<bool>,
     detail: &str,
 ) -> VersionReport {
-    VersionReport {
+    // Built as recovery builds it, with what it never shows set, then converted.
+    VersionView {
         version_id: id.into(),
         stages: stages.iter().map(|s| s.to_string()).collect(),
         created: user.map(|_| "2026-01-02T03:04:05Z".into()),
@@ -60,11 +72,12 @@ fn version(
         detail: detail.into(),
         database: user.and(database()),
     }
+    .into()
 }
 
 fn recover_promoted() -> RecoverReport {
     let after = RecoverReport {
-        action: "recover",
+        action: action::RECOVER.into(),
         secret_id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-AbCdEf".into(),
         versions: vec![version(
             "b1c2",
@@ -82,7 +95,7 @@ fn recover_promoted() -> RecoverReport {
         after: None,
     };
     RecoverReport {
-        action: "recover",
+        action: action::RECOVER.into(),
         secret_id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-AbCdEf".into(),
         versions: vec![
             version(
@@ -113,7 +126,7 @@ fn recover_promoted() -> RecoverReport {
 
 fn recover_clear_pending() -> RecoverReport {
     RecoverReport {
-        action: "recover",
+        action: action::RECOVER.into(),
         secret_id: "orders/app".into(),
         versions: vec![
             version(
@@ -143,7 +156,7 @@ fn recover_clear_pending() -> RecoverReport {
 
 fn adopt_with_host() -> AdoptReport {
     AdoptReport {
-        action: rotation_contract::report::action::ADOPT_PARTNER,
+        action: action::ADOPT_PARTNER.into(),
         secret_id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop-GhIjKl".into(),
         user: "shop".into(),
         partner: "shop_clone".into(),
@@ -161,7 +174,7 @@ fn adopt_without_host() -> AdoptReport {
 
 fn audit_overdue() -> AuditReport {
     AuditReport {
-        action: "audit",
+        action: action::AUDIT.into(),
         function_arn: "arn:aws:lambda:us-east-1:123456789012:function:rotation".into(),
         secrets: 3,
         overdue: vec![
@@ -182,7 +195,7 @@ fn audit_overdue() -> AuditReport {
 
 fn audit_none() -> AuditReport {
     AuditReport {
-        action: "audit",
+        action: action::AUDIT.into(),
         function_arn: "arn:aws:lambda:us-east-1:123456789012:function:rotation".into(),
         secrets: 0,
         overdue: Vec::new(),
