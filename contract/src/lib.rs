@@ -7,8 +7,9 @@
 //! limits ([`engine`]), every environment variable with its default and accepted values
 //! ([`mod@env`]), the metrics the function writes and the dashboard reads ([`metrics`]), and where
 //! the driver layer puts the CA bundle ([`CA_BUNDLE_PATH`]), and (with the `serde` feature)
-//! the per-secret settings the stack gives the function (`settings`) and the operator reports
-//! the function answers and synth reads (`report`).
+//! the per-secret settings the stack gives the function (`settings`) and the operator protocol
+//! (`report`): the actions, and the report each one answers (preflight, which synth reads;
+//! recover, adopt-partner and audit), in their wire form.
 
 pub mod engine;
 pub mod env;

@@ -3,8 +3,13 @@
 //!
 //! The function writes these reports and `synth preflight` reads them; both once declared their
 //! own copy, and a field renamed on one side would have made every preflight an "unexpected
-//! answer". Here is the one copy: the report types (serialized in PascalCase, as Lambda's own
-//! answers are), the statuses, every check name, and the actions.
+//! answer". Here is the one copy: the report of every action (preflight, recover, adopt-partner,
+//! audit; serialized in PascalCase, as Lambda's own answers are), the statuses, every check
+//! name, and the actions.
+//!
+//! These are the wire types only: what an action computes with but never answers (a version's
+//! age in seconds, the database a version names) stays in the function, in its own types that
+//! convert into these.
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +144,113 @@ impl PreflightReport {
     }
 }
 
+/// One version of a secret as recovery saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionReport {
+    pub version_id: String,
+    pub stages: Vec<String>,
+    /// When the version was created (RFC 3339, UTC).
+    pub created: Option<String>,
+    pub username: Option<String>,
+    /// The database host the version names (its credential was tried there only).
+    pub host: Option<String>,
+    /// `Some(true)` logs in, `Some(false)` refused, `None` not known (not tried, unreadable,
+    /// or the server could not be asked).
+    pub logs_in: Option<bool>,
+    pub detail: String,
+}
+
+impl VersionReport {
+    /// Whether the version carries the staging label `stage`.
+    pub fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// What recovery proposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalKind {
+    None,
+    ClearPending,
+    Promote,
+}
+
+/// The one action recovery proposes, on which version, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Proposal {
+    pub kind: ProposalKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub reason: String,
+}
+
+impl Proposal {
+    /// No action, and why.
+    pub fn none(reason: impl Into<String>) -> Self {
+        Self {
+            kind: ProposalKind::None,
+            version_id: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The answer to `{"Action": "recover", "SecretId": ..., "Apply": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecoverReport {
+    /// Always [`action::RECOVER`].
+    pub action: String,
+    pub secret_id: String,
+    pub versions: Vec<VersionReport>,
+    pub proposal: Proposal,
+    pub applied: bool,
+    /// After an applied action: the secret as it is then, and the next proposal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Box<RecoverReport>>,
+}
+
+/// The answer to `{"Action": "adopt-partner", "SecretId": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AdoptReport {
+    /// Always [`action::ADOPT_PARTNER`].
+    pub action: String,
+    pub secret_id: String,
+    /// The secret's current user, whose privileges the partner may hold.
+    pub user: String,
+    /// The existing user now recorded as its partner.
+    pub partner: String,
+    /// The account host both share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub master: String,
+}
+
+/// A secret the audit found overdue, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Overdue {
+    pub secret_id: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The answer to `{"Action": "audit"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditReport {
+    /// Always [`action::AUDIT`].
+    pub action: String,
+    pub function_arn: String,
+    /// How many secrets name this function.
+    pub secrets: usize,
+    pub overdue: Vec<Overdue>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +275,107 @@ mod tests {
         assert_eq!(back, report);
         assert_eq!(back.status(check::OWN_PASSWORD), Some(Status::Fail));
         assert_eq!(back.status("nothing"), None);
+    }
+
+    /// Serializes `report`, parses it back, and expects the same report.
+    fn round_trips<T>(report: &T) -> serde_json::Value
+    where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        let json = serde_json::to_value(report).unwrap();
+        let back: T = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(&back, report);
+        json
+    }
+
+    fn version(id: &str, stages: &[&str], logs_in: Option<bool>) -> VersionReport {
+        VersionReport {
+            version_id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created: Some("2026-01-02T03:04:05Z".into()),
+            username: Some("app".into()),
+            host: Some("db.internal".into()),
+            logs_in,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_recover_report_round_trips() {
+        let after = RecoverReport {
+            action: action::RECOVER.into(),
+            secret_id: "orders/app".into(),
+            versions: vec![version("n", &["AWSCURRENT"], Some(true))],
+            proposal: Proposal::none("nothing to do"),
+            applied: false,
+            after: None,
+        };
+        let mut unknown = version("u", &[], None);
+        unknown.username = None;
+        unknown.host = None;
+        unknown.created = None;
+        let report = RecoverReport {
+            action: action::RECOVER.into(),
+            secret_id: "orders/app".into(),
+            versions: vec![
+                version("c", &["AWSCURRENT"], Some(false)),
+                version("n", &["AWSPENDING"], Some(true)),
+                unknown,
+            ],
+            proposal: Proposal {
+                kind: ProposalKind::Promote,
+                version_id: Some("n".into()),
+                reason: "it logs in".into(),
+            },
+            applied: true,
+            after: Some(Box::new(after)),
+        };
+        let json = round_trips(&report);
+        assert_eq!(json["Proposal"]["Kind"], "promote");
+        assert_eq!(json["Versions"][2]["LogsIn"], serde_json::Value::Null);
+        assert!(json["After"]["Proposal"].get("VersionId").is_none());
+        assert!(json["After"].get("After").is_none());
+        assert!(report.versions[1].has("AWSPENDING"));
+        assert!(!report.versions[2].has("AWSPENDING"));
+        for (kind, name) in [
+            (ProposalKind::None, "none"),
+            (ProposalKind::ClearPending, "clear-pending"),
+            (ProposalKind::Promote, "promote"),
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(round_trips(&kind), name);
+        }
+    }
+
+    #[test]
+    fn an_adopt_report_round_trips() {
+        let mut report = AdoptReport {
+            action: action::ADOPT_PARTNER.into(),
+            secret_id: "shop/app".into(),
+            user: "shop".into(),
+            partner: "shop_clone".into(),
+            host: Some("10.0.%".into()),
+            master: "admin".into(),
+        };
+        assert_eq!(round_trips(&report)["Host"], "10.0.%");
+        report.host = None;
+        assert!(round_trips(&report).get("Host").is_none());
+    }
+
+    #[test]
+    fn an_audit_report_round_trips() {
+        let mut report = AuditReport {
+            action: action::AUDIT.into(),
+            function_arn: "arn:aws:lambda:us-east-1:1:function:rotation".into(),
+            secrets: 2,
+            overdue: vec![Overdue {
+                secret_id: "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf".into(),
+                name: "a".into(),
+                reason: "rotation is turned off on the secret".into(),
+            }],
+        };
+        assert_eq!(round_trips(&report)["Overdue"][0]["Name"], "a");
+        report.overdue.clear();
+        round_trips(&report);
     }
 }

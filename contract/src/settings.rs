@@ -304,7 +304,7 @@ mod tests {
         let text = r#"{"format":1,"secrets":{"arn:x":{"strategy":"single-user","retire":"1h"}}}"#;
         assert!(Settings::parse(text).unwrap_err().contains("retire"));
         let text = r#"{"format":1,"secrets":{"arn:x":{"strategy":"single-user","after_rotation":{"ecs":[]}}}}"#;
-        assert!(Settings::parse(text).unwrap_err().contains("retire"));
+        assert!(Settings::parse(text).unwrap_err().contains("`ecs`"));
         let text = r#"{"format":1,"secrets":{},"extra":true}"#;
         assert!(Settings::parse(text).unwrap_err().contains("extra"));
     }

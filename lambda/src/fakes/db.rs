@@ -62,7 +62,17 @@ pub enum DbFailure {
 }
 
 impl DbFailure {
-    fn to_error(&self, op: DbOp, host: &str, port: u16, user: &str) -> RotationError {
+    /// What a login this failure strikes answers: `Ok(None)` for a wrong password, else the
+    /// error the driver gives.
+    pub fn login_answer<T>(&self, login: &Login) -> Result<Option<T>, RotationError> {
+        match self {
+            Self::WrongPassword => Ok(None),
+            other => Err(other.to_error(DbOp::Login, &login.host, login.port, &login.username)),
+        }
+    }
+
+    /// The error the real drivers give for this failure of `op`, on `host:port` as `user`.
+    pub fn to_error(&self, op: DbOp, host: &str, port: u16, user: &str) -> RotationError {
         let (host, user) = (host.to_owned(), user.to_owned());
         match self {
             Self::ConnectionLost | Self::WrongPassword => RotationError::Database {
@@ -461,10 +471,7 @@ impl Connector for MemoryConnector {
                 outcome,
             })
         };
-        let injected = |failure: DbFailure| match failure {
-            DbFailure::WrongPassword => Ok(None),
-            other => Err(other.to_error(DbOp::Login, &login.host, login.port, &login.username)),
-        };
+        let injected = |failure: DbFailure| failure.login_answer(login);
         if let Some((When::Before, failure)) = fired {
             let result = injected(failure);
             let outcome = if result.is_ok() {

@@ -1,4 +1,8 @@
 //! Faults and the gate, shared by both fakes: when a call fails, and who sees each call first.
+//!
+//! The fault plan ([`Fault`], armed in [`Faults`]) is also the one the integration tests' spies
+//! use around the real Secrets Manager and databases, so a test describes "fail PutSecretValue
+//! once after its effect" the same way for a fake and for a real service.
 
 use super::*;
 
@@ -102,7 +106,7 @@ impl<Op, E> Default for Faults<Op, E> {
 }
 
 impl<Op: Copy + PartialEq, E: Clone> Faults<Op, E> {
-    pub(super) fn arm(&mut self, fault: Fault<Op, E>) {
+    pub fn arm(&mut self, fault: Fault<Op, E>) {
         self.armed.push(Armed {
             fault,
             seen: 0,
@@ -110,8 +114,9 @@ impl<Op: Copy + PartialEq, E: Clone> Faults<Op, E> {
         });
     }
 
-    /// Counts the call against every matching fault; the first that fires decides.
-    pub(super) fn strike(&mut self, op: Op, target: &str) -> Option<(When, E)> {
+    /// Counts the call against every matching fault; the first that fires decides. The caller
+    /// fails the call before its effect or after it, as the answer says.
+    pub fn strike(&mut self, op: Op, target: &str) -> Option<(When, E)> {
         let mut fired = None;
         for armed in &mut self.armed {
             let fault = &armed.fault;

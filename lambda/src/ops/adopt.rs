@@ -10,29 +10,14 @@
 //! the user's, the authentication plugin) and then only writes the record: no account, grant
 //! or password changes, and the answer holds no password.
 
-use serde::Serialize;
-
 use crate::alternating::{self, partner_username};
 use crate::db::Connector;
 use crate::error::RotationError;
 use crate::steps::{Rotator, Strategy, missing_stage};
 use crate::store::{AWSCURRENT, SecretStore, Staged};
 
-/// The answer to `{"Action": "adopt-partner", "SecretId": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AdoptReport {
-    pub action: &'static str,
-    pub secret_id: String,
-    /// The secret's current user, whose privileges the partner may hold.
-    pub user: String,
-    /// The existing user now recorded as its partner.
-    pub partner: String,
-    /// The account host both share.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    pub master: String,
-}
+/// The answer, as the protocol shared with whoever reads it declares it.
+pub use rotation_contract::report::AdoptReport;
 
 /// Adopts the partner of `secret`'s AWSCURRENT user, through the master secret the secret
 /// names. Fails, changing nothing, when a rotation would refuse the partner for any reason
@@ -107,7 +92,7 @@ where
         "adopted the alternate user"
     );
     Ok(AdoptReport {
-        action: rotation_contract::report::action::ADOPT_PARTNER,
+        action: rotation_contract::report::action::ADOPT_PARTNER.to_owned(),
         secret_id: secret.to_owned(),
         user: login.username,
         partner,

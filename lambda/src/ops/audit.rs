@@ -13,8 +13,6 @@
 //! - its last rotation (or, never rotated, its creation) is older than the interval of a
 //!   `rate(...)` or `AutomaticallyAfterDays` schedule plus the window and an hour.
 
-use serde::Serialize;
-
 use super::rfc3339;
 use crate::error::RotationError;
 use crate::store::{SecretAdmin, SecretDetails};
@@ -26,24 +24,8 @@ pub const GRACE_SECS: i64 = 3600;
 /// rotates within the last 24 hours of the interval.
 pub const DEFAULT_WINDOW_SECS: i64 = 24 * 3600;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Overdue {
-    pub secret_id: String,
-    pub name: String,
-    pub reason: String,
-}
-
-/// The answer to `{"Action": "audit"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AuditReport {
-    pub action: &'static str,
-    pub function_arn: String,
-    /// How many secrets name this function.
-    pub secrets: usize,
-    pub overdue: Vec<Overdue>,
-}
+/// The answer and its lines, as the protocol shared with whoever reads it declares them.
+pub use rotation_contract::report::{AuditReport, Overdue};
 
 pub async fn audit<A: SecretAdmin>(
     admin: &A,
@@ -62,7 +44,7 @@ pub async fn audit<A: SecretAdmin>(
         })
         .collect();
     Ok(AuditReport {
-        action: "audit",
+        action: rotation_contract::report::action::AUDIT.to_owned(),
         function_arn: function_arn.to_owned(),
         secrets: secrets.len(),
         overdue,

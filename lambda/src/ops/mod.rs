@@ -7,7 +7,8 @@
 //! - [`audit`]: every secret this function rotates, checked for an overdue rotation;
 //! - [`adopt`]: records an existing MySQL/MariaDB alternate user as the function's to rotate.
 //!
-//! Each answers a JSON report (the invocation's response) that never holds a password: only
+//! Each answers a JSON report (the invocation's response; its type is the contract's, in
+//! [`rotation_contract::report`]) that never holds a password: only
 //! names, hosts, stages, version ids and the function's own error messages, which never carry
 //! one. They read through [`SecretAdmin`](crate::store::SecretAdmin), fresh, never through a warm
 //! instance's cache of stages.

@@ -19,8 +19,6 @@
 //! Logins stop per user at the first credential that works (a user has one password), so a
 //! recovery makes as few failed logins as it can: MySQL may lock an account after several.
 
-use serde::Serialize;
-
 use super::rfc3339;
 use crate::alternating::partner_username;
 use crate::db::Connector;
@@ -37,14 +35,17 @@ pub const QUIET_PERIOD_SECS: i64 = 30 * 60;
 /// unlabelled versions, and each may cost a login.
 pub const MAX_VERSIONS: usize = 20;
 
-/// One version as recovery saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct VersionReport {
+/// The recover report's wire types: the protocol shared with whoever reads the answer.
+pub use rotation_contract::report::{Proposal, ProposalKind, RecoverReport, VersionReport};
+
+/// One version as recovery saw it: what the report shows of it, and what recovery decides with
+/// but never shows (its age in seconds, the database it names). Converts into the report's
+/// [`VersionReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionView {
     pub version_id: String,
     pub stages: Vec<String>,
     pub created: Option<String>,
-    #[serde(skip)]
     pub created_secs: Option<i64>,
     pub username: Option<String>,
     /// The database host the version names (its credential was tried there only).
@@ -54,7 +55,6 @@ pub struct VersionReport {
     pub logs_in: Option<bool>,
     pub detail: String,
     /// The rest of what makes two versions the same database: never promoted across it.
-    #[serde(skip)]
     pub database: Option<Database>,
 }
 
@@ -70,52 +70,35 @@ pub struct Database {
     pub master_arn: Option<String>,
 }
 
-impl VersionReport {
+impl VersionView {
     fn has(&self, stage: &str) -> bool {
         self.stages.iter().any(|s| s == stage)
     }
 }
 
-/// What recovery proposes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProposalKind {
-    None,
-    ClearPending,
-    Promote,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Proposal {
-    pub kind: ProposalKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version_id: Option<String>,
-    pub reason: String,
-}
-
-impl Proposal {
-    fn none(reason: impl Into<String>) -> Self {
+impl From<VersionView> for VersionReport {
+    fn from(view: VersionView) -> Self {
+        let VersionView {
+            version_id,
+            stages,
+            created,
+            created_secs: _,
+            username,
+            host,
+            logs_in,
+            detail,
+            database: _,
+        } = view;
         Self {
-            kind: ProposalKind::None,
-            version_id: None,
-            reason: reason.into(),
+            version_id,
+            stages,
+            created,
+            username,
+            host,
+            logs_in,
+            detail,
         }
     }
-}
-
-/// The answer to `{"Action": "recover", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RecoverReport {
-    pub action: &'static str,
-    pub secret_id: String,
-    pub versions: Vec<VersionReport>,
-    pub proposal: Proposal,
-    pub applied: bool,
-    /// After an applied action: the secret as it is then, and the next proposal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<Box<RecoverReport>>,
 }
 
 /// Looks at `secret`'s versions and proposes the one safe action; takes it when `apply`.
@@ -216,11 +199,11 @@ where
     // shown): a user has one password per server.
     let mut known: Vec<(String, u16, String, String, bool)> = Vec::new();
     // AWSCURRENT as read (ranked first): only versions of its database and pair are tried.
-    let mut current: Option<VersionReport> = None;
+    let mut current: Option<VersionView> = None;
     let mut unreachable: Option<String> = None;
     let mut reports = Vec::new();
     for version in &versions {
-        let mut report = VersionReport {
+        let mut report = VersionView {
             version_id: version.id.clone(),
             stages: version.stages.clone(),
             created: version.created.as_ref().map(rfc3339),
@@ -328,9 +311,9 @@ where
 
     let proposal = decide(&reports, unreachable.as_deref(), now_secs);
     Ok(RecoverReport {
-        action: "recover",
+        action: rotation_contract::report::action::RECOVER.to_owned(),
         secret_id: secret.to_owned(),
-        versions: reports,
+        versions: reports.into_iter().map(VersionReport::from).collect(),
         proposal,
         applied: false,
         after: None,
@@ -340,7 +323,7 @@ where
 /// Whether `version` is a credential of the same database and pair as `current`: recovery
 /// never makes AWSCURRENT a version that names another host, user, engine family, port,
 /// database, TLS setting or master.
-fn same_pair(current: &VersionReport, version: &VersionReport) -> bool {
+fn same_pair(current: &VersionView, version: &VersionView) -> bool {
     let same_host = match (&version.host, &current.host) {
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
         _ => false,
@@ -358,7 +341,7 @@ fn same_pair(current: &VersionReport, version: &VersionReport) -> bool {
 
 /// The one safe action for versions as they were found (pure: tested offline over every
 /// shape of stuck secret).
-pub fn decide(versions: &[VersionReport], unreachable: Option<&str>, now_secs: i64) -> Proposal {
+pub fn decide(versions: &[VersionView], unreachable: Option<&str>, now_secs: i64) -> Proposal {
     let current = versions.iter().find(|v| v.has(AWSCURRENT));
     let pending = versions
         .iter()
@@ -471,8 +454,8 @@ mod tests {
         user: &str,
         logs_in: Option<bool>,
         age: i64,
-    ) -> VersionReport {
-        VersionReport {
+    ) -> VersionView {
+        VersionView {
             version_id: id.into(),
             stages: stages.iter().map(|s| s.to_string()).collect(),
             created: None,

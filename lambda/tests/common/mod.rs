@@ -9,7 +9,8 @@
 //!
 //! - `env`: where the servers are, the skip rule, fresh names and tokens;
 //! - `admin`: which server a test means ([`Kind`]) and administrator connections ([`Admin`]);
-//! - `spies`: counting and fault-injecting wrappers of the secret store and the connector;
+//! - `spies`: counting and fault-injecting wrappers of the secret store and the connector (the
+//!   faults are the in-memory fakes');
 //! - `harness`: the rotator wired to moto and the servers ([`Harness`]);
 //! - [`pair`]: alternating-users fixtures and application connections.
 //!
@@ -70,5 +71,6 @@ pub use admin::{Admin, Kind};
 pub use env::{REQUIRE_SERVERS, TestEnv, env, new_token, servers, servers_for, unique};
 pub use harness::{Harness, TestRotator, rds_client, sm_client};
 pub use spies::{
-    CountingConnector, CountingStore, Faults, FaultyConnector, FaultySession, FaultyStore, Stats,
+    CountingConnector, CountingStore, DbFaults, FaultPlan, FaultyConnector, FaultySession,
+    FaultyStore, Stats, StoreFaults,
 };

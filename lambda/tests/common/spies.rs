@@ -1,16 +1,22 @@
 //! Wrappers around the rotator's two outside worlds, the secret store and the database
 //! connector: spies that count what the rotator did (Secrets Manager calls, logins), and fault
-//! wrappers that make one chosen operation fail, so a test can interrupt a rotation anywhere.
+//! wrappers that make chosen operations fail, so a test can interrupt a rotation anywhere.
 //!
 //! They wrap the real implementations (moto, the test servers) or any other, and change nothing
-//! else: what a test sees through them is what the function did.
+//! else: what a test sees through them is what the function did. Faults are the in-memory
+//! fakes' ([`Fault`] on a [`StoreOp`] or a [`DbOp`], before or after the call's effect, with the
+//! fakes' errors), armed through a [`FaultPlan`] with the fakes' methods (`fail`,
+//! `clear_faults`, `faults_fired`): a fault reads the same, and fails the same way, on a fake
+//! and on a real service.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rotation::RotationError;
 use rotation::db::{Connector, Session};
+use rotation::fakes::{DbFailure, DbOp, Fault, Faults, SmFailure, StoreOp, When};
 use rotation::secret::{Login, SecretValue};
 use rotation::store::{SecretMetadata, SecretStore, Staged};
 use secrecy::SecretString;
@@ -106,53 +112,83 @@ impl<C: Connector> Connector for CountingConnector<C> {
     }
 }
 
-/// Fails the `fail_at`-th operation, once. Shared by the fault wrappers of one rotator, so
-/// operations are counted across Secrets Manager calls, logins and database changes alike.
-#[derive(Debug, Default)]
-pub struct Faults {
-    seen: AtomicUsize,
-    fail_at: AtomicUsize,
-    fired: AtomicBool,
+/// The faults armed on one fault wrapper, shared by the wrapper, its sessions and the test that
+/// arms them (clones share them).
+pub struct FaultPlan<Op, E>(Arc<Mutex<Faults<Op, E>>>);
+
+/// The Secrets Manager faults of a [`FaultyStore`].
+pub type StoreFaults = FaultPlan<StoreOp, SmFailure>;
+/// The database faults of a [`FaultyConnector`] and its sessions.
+pub type DbFaults = FaultPlan<DbOp, DbFailure>;
+
+impl<Op, E> Default for FaultPlan<Op, E> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
 }
 
-impl Faults {
-    /// Starts counting afresh: the `at`-th operation from now fails (operations count from 1).
-    pub fn arm(&self, at: usize) {
-        self.seen.store(0, Ordering::SeqCst);
-        self.fail_at.store(at, Ordering::SeqCst);
-        self.fired.store(false, Ordering::SeqCst);
+impl<Op, E> Clone for FaultPlan<Op, E> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<Op, E> fmt::Debug for FaultPlan<Op, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FaultPlan")
+    }
+}
+
+impl<Op: Copy + PartialEq, E: Clone> FaultPlan<Op, E> {
+    /// Arms a fault, as `MemoryStore::fail` and `MemoryConnector::fail` do.
+    pub fn fail(&self, fault: Fault<Op, E>) {
+        self.0.lock().unwrap().arm(fault);
     }
 
-    /// Counts one operation, `what`, and fails it if it is the armed one.
-    pub fn strike(&self, what: &str) -> Result<(), RotationError> {
-        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
-        if n == self.fail_at.load(Ordering::SeqCst) {
-            self.fired.store(true, Ordering::SeqCst);
-            return Err(RotationError::Unreachable {
-                host: format!("injected fault at {what}"),
-                port: 0,
-                detail: "injected".into(),
-            });
+    pub fn clear_faults(&self) {
+        *self.0.lock().unwrap() = Faults::default();
+    }
+
+    /// How many times armed faults fired.
+    pub fn faults_fired(&self) -> usize {
+        self.0.lock().unwrap().fired()
+    }
+
+    fn strike(&self, op: Op, target: &str) -> Option<(When, E)> {
+        self.0.lock().unwrap().strike(op, target)
+    }
+
+    /// Runs `effect` (the wrapped call) as the fakes run a call: a fault before fails it
+    /// without the effect, a fault after lets the effect happen and loses its answer.
+    async fn call<T>(
+        &self,
+        op: Op,
+        target: &str,
+        error: impl FnOnce(E) -> RotationError,
+        effect: impl Future<Output = Result<T, RotationError>>,
+    ) -> Result<T, RotationError> {
+        let fired = self.strike(op, target);
+        if let Some((When::Before, failure)) = fired {
+            return Err(error(failure));
         }
-        Ok(())
-    }
-
-    /// Whether the armed operation came, since [`Faults::arm`]: if not, the rotation had fewer.
-    pub fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
+        let out = effect.await?;
+        match fired {
+            Some((_, failure)) => Err(error(failure)),
+            None => Ok(out),
+        }
     }
 }
 
-/// A secret store whose operations can fail *after* they took effect: the work is done, the
-/// answer is lost (the worst case for a retry).
+/// A secret store whose operations fail as its [`StoreFaults`] say; the target of a fault is
+/// the secret id, as on the in-memory store.
 #[derive(Debug)]
 pub struct FaultyStore<S> {
     inner: S,
-    faults: Arc<Faults>,
+    faults: StoreFaults,
 }
 
 impl<S> FaultyStore<S> {
-    pub fn new(inner: S, faults: Arc<Faults>) -> Self {
+    pub fn new(inner: S, faults: StoreFaults) -> Self {
         Self { inner, faults }
     }
 }
@@ -160,16 +196,20 @@ impl<S> FaultyStore<S> {
 #[async_trait]
 impl<S: SecretStore> SecretStore for FaultyStore<S> {
     async fn describe(&self, secret: &str) -> Result<SecretMetadata, RotationError> {
-        let out = self.inner.describe(secret).await?;
-        self.faults.strike("DescribeSecret").map(|()| out)
+        let op = StoreOp::DescribeSecret;
+        let error = |f: SmFailure| f.to_error(op, secret);
+        let effect = self.inner.describe(secret);
+        self.faults.call(op, secret, error, effect).await
     }
     async fn get(
         &self,
         secret: &str,
         which: Staged<'_>,
     ) -> Result<Option<SecretValue>, RotationError> {
-        let out = self.inner.get(secret, which).await?;
-        self.faults.strike("GetSecretValue").map(|()| out)
+        let op = StoreOp::GetSecretValue;
+        let error = |f: SmFailure| f.to_error(op, secret);
+        let effect = self.inner.get(secret, which);
+        self.faults.call(op, secret, error, effect).await
     }
     async fn put_pending(
         &self,
@@ -178,10 +218,10 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         value: &SecretValue,
         rotation_token: Option<&str>,
     ) -> Result<(), RotationError> {
-        self.inner
-            .put_pending(secret, token, value, rotation_token)
-            .await?;
-        self.faults.strike("PutSecretValue")
+        let op = StoreOp::PutSecretValue;
+        let error = |f: SmFailure| f.to_error(op, secret);
+        let effect = self.inner.put_pending(secret, token, value, rotation_token);
+        self.faults.call(op, secret, error, effect).await
     }
     async fn promote(
         &self,
@@ -189,21 +229,25 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         version: &str,
         from: Option<&str>,
     ) -> Result<(), RotationError> {
-        self.inner.promote(secret, version, from).await?;
-        self.faults.strike("UpdateSecretVersionStage")
+        let op = StoreOp::UpdateSecretVersionStage;
+        let error = |f: SmFailure| f.to_error(op, secret);
+        let effect = self.inner.promote(secret, version, from);
+        self.faults.call(op, secret, error, effect).await
     }
 }
 
-/// A connector whose logins can fail before they happen, and whose sessions ([`FaultySession`])
-/// can fail a password change or a clone after it took effect.
+/// A connector whose logins, and whose sessions' calls ([`FaultySession`]), fail as its
+/// [`DbFaults`] say; the target of a fault is the login user, as on the in-memory databases.
+/// A login faulted after its effect closes the session the server opened and answers as the
+/// fault says (the error, or "wrong password").
 #[derive(Debug)]
 pub struct FaultyConnector<C> {
     inner: C,
-    faults: Arc<Faults>,
+    faults: DbFaults,
 }
 
 impl<C> FaultyConnector<C> {
-    pub fn new(inner: C, faults: Arc<Faults>) -> Self {
+    pub fn new(inner: C, faults: DbFaults) -> Self {
         Self { inner, faults }
     }
 }
@@ -211,20 +255,44 @@ impl<C> FaultyConnector<C> {
 #[async_trait]
 impl<C: Connector> Connector for FaultyConnector<C> {
     async fn login(&self, login: &Login) -> Result<Option<Box<dyn Session>>, RotationError> {
-        self.faults.strike("login")?;
-        Ok(self.inner.login(login).await?.map(|inner| {
+        let fired = self.faults.strike(DbOp::Login, &login.username);
+        if let Some((When::Before, failure)) = &fired {
+            return failure.login_answer(login);
+        }
+        let session = self.inner.login(login).await?;
+        if let Some((_, failure)) = fired {
+            if let Some(session) = session {
+                session.close().await;
+            }
+            return failure.login_answer(login);
+        }
+        Ok(session.map(|inner| {
             Box::new(FaultySession {
                 inner,
                 faults: self.faults.clone(),
+                host: login.host.clone(),
+                port: login.port,
+                user: login.username.clone(),
             }) as Box<dyn Session>
         }))
     }
 }
 
-/// A session of a [`FaultyConnector`].
+/// A session of a [`FaultyConnector`]: the calls the in-memory sessions count ([`DbOp`]) can
+/// fail; the rehearsals, the adoption record and the settings read pass through.
 pub struct FaultySession {
     inner: Box<dyn Session>,
-    faults: Arc<Faults>,
+    faults: DbFaults,
+    host: String,
+    port: u16,
+    user: String,
+}
+
+impl FaultySession {
+    fn error(&self, op: DbOp) -> impl FnOnce(DbFailure) -> RotationError + use<> {
+        let (host, port, user) = (self.host.clone(), self.port, self.user.clone());
+        move |failure| failure.to_error(op, &host, port, &user)
+    }
 }
 
 #[async_trait]
@@ -234,11 +302,16 @@ impl Session for FaultySession {
         username: &str,
         password: &SecretString,
     ) -> Result<(), RotationError> {
-        self.inner.set_own_password(username, password).await?;
-        self.faults.strike("set_own_password")
+        let op = DbOp::SetOwnPassword;
+        let (faults, error) = (self.faults.clone(), self.error(op));
+        let effect = self.inner.set_own_password(username, password);
+        faults.call(op, &self.user, error, effect).await
     }
     async fn account_host(&mut self) -> Result<Option<String>, RotationError> {
-        self.inner.account_host().await
+        let op = DbOp::AccountHost;
+        let (faults, error) = (self.faults.clone(), self.error(op));
+        let effect = self.inner.account_host();
+        faults.call(op, &self.user, error, effect).await
     }
     async fn clone_user(
         &mut self,
@@ -247,10 +320,10 @@ impl Session for FaultySession {
         target: &str,
         password: &SecretString,
     ) -> Result<(), RotationError> {
-        self.inner
-            .clone_user(template, host, target, password)
-            .await?;
-        self.faults.strike("clone_user")
+        let op = DbOp::CloneUser;
+        let (faults, error) = (self.faults.clone(), self.error(op));
+        let effect = self.inner.clone_user(template, host, target, password);
+        faults.call(op, &self.user, error, effect).await
     }
     async fn rehearse_own_password(&mut self, username: &str) -> Result<(), RotationError> {
         self.inner.rehearse_own_password(username).await
@@ -275,8 +348,10 @@ impl Session for FaultySession {
         self.inner.server_settings().await
     }
     async fn verify(&mut self) -> Result<(), RotationError> {
-        self.faults.strike("verify")?;
-        self.inner.verify().await
+        let op = DbOp::Verify;
+        let (faults, error) = (self.faults.clone(), self.error(op));
+        let effect = self.inner.verify();
+        faults.call(op, &self.user, error, effect).await
     }
     async fn close(self: Box<Self>) {
         self.inner.close().await
