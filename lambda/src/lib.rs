@@ -38,3 +38,19 @@ pub use config::Config;
 pub use error::RotationError;
 pub use event::{Invocation, RotationEvent, Step};
 pub use steps::Rotator;
+
+/// Makes ring the process's rustls provider (the first call wins; later ones do nothing).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The HTTPS client of the AWS SDK clients: rustls on ring, the provider the database drivers
+/// use, with the system's trust roots. The SDK's default client would add aws-lc, a second
+/// crypto library (about 2 MB of the binary, and of its resident memory).
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}

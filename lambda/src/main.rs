@@ -143,11 +143,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
 
     // One TLS provider for the whole binary: the SDK's HTTPS client and both database drivers.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    rotation::install_tls_provider();
 
     let function = match Config::from_env() {
         Ok(config) => {
-            let sdk = aws_config::load_from_env().await;
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(rotation::https_client())
+                .load()
+                .await;
             let secrets_manager =
                 AwsSecretStore::new(&sdk, config.secrets_manager_endpoint.as_deref());
             // Warm instances keep the values of the versions they read or wrote.

@@ -155,6 +155,10 @@ pub struct Drivers {
 
 impl Drivers {
     pub fn new(ca_bundle: PathBuf, timeout: Duration) -> Self {
+        // MySQL's driver builds its TLS configuration with the process's default provider;
+        // make it ring, the one provider of the binary, wherever the drivers are made (a second
+        // provider compiled in, as in the tests, would otherwise leave it unchosen).
+        crate::install_tls_provider();
         Self {
             ca_bundle,
             timeout,
