@@ -73,9 +73,11 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 
-# Per-engine step timings (median, p95), Secrets Manager calls and logins per step, and the
-# release binary's size. Starts and stops the test servers like `test`. ROTATION_BENCH_ROTATIONS
-# sets the number of measured rotations (default 20). Then `bench-synth`.
+# Per-engine step timings (median, p95), Secrets Manager calls and logins per step; then the
+# release binary as Lambda runs it (a process under a Runtime API on loopback): its size, cold
+# start and peak RSS. Starts and stops the test servers like `test`. ROTATION_BENCH_ROTATIONS
+# sets the number of measured rotations (default 20); ROTATION_BENCH_PROCESS_ONLY=1 measures
+# only the process. Runs `bench-synth` first.
 bench: bench-synth
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \

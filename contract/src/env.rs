@@ -229,8 +229,6 @@ pub const RDS_API_ROUTE: Flag = Flag {
     name: "RDS_API_ROUTE",
 };
 
-/// Every variable the stack may set for the function (besides Lambda's own).
-
 /// An endpoint override for the ECS API (an `ecs` VPC endpoint), read by the AWS SDK itself:
 /// the stack sets it when it creates such an endpoint for the services `after_rotation` lists.
 pub const ECS_ENDPOINT: &str = "AWS_ENDPOINT_URL_ECS";

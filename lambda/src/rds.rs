@@ -120,10 +120,13 @@ pub const PROXY_LOOKUP_PAUSE: Duration = Duration::from_secs(300);
 /// Proxies asked for per page (DescribeDBProxies accepts 20 to 100).
 const PROXY_PAGE_SIZE: i32 = 100;
 
-/// The real RDS API.
+/// The real RDS API. Its client is built at the first call: most invocations never make one,
+/// and a cold start then pays nothing for it.
 #[derive(Debug, Clone)]
 pub struct AwsRds {
-    client: Client,
+    client: Arc<std::sync::OnceLock<Client>>,
+    /// The configuration the client is built from, when it was not given ready-made.
+    sdk: Option<aws_config::SdkConfig>,
     proxy_timeout: Duration,
     /// When the RDS API last failed to answer a proxy listing in time, and how.
     unanswered: Arc<Mutex<Option<(Instant, String)>>>,
@@ -132,15 +135,31 @@ pub struct AwsRds {
 impl AwsRds {
     /// From the SDK's shared configuration (`AWS_ENDPOINT_URL_RDS` overrides the endpoint).
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self::from_client(Client::new(sdk))
+        Self {
+            client: Arc::default(),
+            sdk: Some(sdk.clone()),
+            proxy_timeout: PROXY_LOOKUP_TIMEOUT,
+            unanswered: Arc::default(),
+        }
     }
 
     pub fn from_client(client: Client) -> Self {
         Self {
-            client,
+            client: Arc::new(std::sync::OnceLock::from(client)),
+            sdk: None,
             proxy_timeout: PROXY_LOOKUP_TIMEOUT,
             unanswered: Arc::default(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            Client::new(
+                self.sdk
+                    .as_ref()
+                    .expect("an AwsRds without a client holds the SDK configuration"),
+            )
+        })
     }
 
     /// Bounds a proxy listing by `timeout` instead of [`PROXY_LOOKUP_TIMEOUT`].
@@ -153,7 +172,7 @@ impl AwsRds {
     async fn all_proxies(&self) -> Result<Vec<RdsProxy>, ProxyLookupError> {
         // The SDK's paginator follows `Marker` and stops on a repeated one.
         let mut pages = self
-            .client
+            .client()
             .describe_db_proxies()
             .max_records(PROXY_PAGE_SIZE)
             .into_paginator()
@@ -169,7 +188,7 @@ impl AwsRds {
     /// The endpoint address of one DB instance, by identifier or ARN.
     async fn instance_address(&self, id: &str) -> Result<String, String> {
         let out = self
-            .client
+            .client()
             .describe_db_instances()
             .db_instance_identifier(id)
             .send()
@@ -295,7 +314,7 @@ where
 impl RdsDirectory for AwsRds {
     async fn instance(&self, arn: &str) -> Result<RdsDatabase, String> {
         let out = self
-            .client
+            .client()
             .describe_db_instances()
             .db_instance_identifier(arn)
             .send()
@@ -330,7 +349,7 @@ impl RdsDirectory for AwsRds {
 
     async fn cluster(&self, arn: &str) -> Result<RdsDatabase, String> {
         let out = self
-            .client
+            .client()
             .describe_db_clusters()
             .db_cluster_identifier(arn)
             .send()
