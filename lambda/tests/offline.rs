@@ -4,6 +4,7 @@
 //! injection, and the stack's environment as the function reads it. No server.
 
 mod cache_calls;
+mod drift_offline;
 mod properties;
 mod stack_environment;
 mod steps_offline;
