@@ -270,7 +270,12 @@ mod tests {
             s.master_secret_arn = None;
             s.retire_previous_after_seconds = Some(60);
         });
-        assert!(wrong.check().unwrap_err().contains("retire_previous_after_seconds"));
+        assert!(
+            wrong
+                .check()
+                .unwrap_err()
+                .contains("retire_previous_after_seconds")
+        );
 
         let mut wrong = sample();
         wrong.secrets.insert(

@@ -85,13 +85,9 @@ impl Function {
             Invocation::DriftCheck => {
                 let limits =
                     drift::RunLimits::from_deadline_ms(event.context.deadline, metrics::now_ms());
-                let report = drift::drift_check(
-                    &self.rotator,
-                    &self.admin,
-                    Some(&function_arn),
-                    limits,
-                )
-                .await?;
+                let report =
+                    drift::drift_check(&self.rotator, &self.admin, Some(&function_arn), limits)
+                        .await?;
                 let drifted: Vec<String> = report
                     .results
                     .iter()

@@ -162,7 +162,10 @@ async fn a_password_changed_behind_the_functions_back_is_reported_and_a_healthy_
         let drifted = by_id(DRIFTED);
         assert_eq!(drifted.status, DriftStatus::Drifted);
         assert_eq!(drifted.problems[0].check, "login");
-        assert!(!format!("{report:?}").contains("-pw"), "no password in the report");
+        assert!(
+            !format!("{report:?}").contains("-pw"),
+            "no password in the report"
+        );
 
         // One login per user, and the master once for both of its secrets.
         let logins = w.db.logins();
@@ -177,7 +180,11 @@ async fn a_password_changed_behind_the_functions_back_is_reported_and_a_healthy_
                 .count(),
             1
         );
-        assert_eq!(w.db.open_sessions(), 0, "the shared master session is closed");
+        assert_eq!(
+            w.db.open_sessions(),
+            0,
+            "the shared master session is closed"
+        );
     }
 }
 
@@ -207,7 +214,9 @@ async fn without_a_stack_the_drift_check_is_refused() {
         now_secs: NOW,
         deadline: None,
     };
-    let error = drift_check(&rotator, &store, None, limits).await.unwrap_err();
+    let error = drift_check(&rotator, &store, None, limits)
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("from-secrets"), "{error}");
 }
 
@@ -218,7 +227,9 @@ async fn a_run_out_of_time_reports_secrets_not_reached_never_healthy() {
         now_secs: NOW,
         deadline: Some(std::time::Instant::now()),
     };
-    let report = drift_check(&w.rotator, &w.store, None, limits).await.unwrap();
+    let report = drift_check(&w.rotator, &w.store, None, limits)
+        .await
+        .unwrap();
     assert_eq!((report.checked, report.not_reached), (0, 3), "{report:?}");
     assert!(
         report
@@ -238,7 +249,10 @@ async fn the_previous_user_logs_in_until_the_grace_then_not_and_the_next_rotatio
         w.rotate(HEALTHY).await;
         w.set_clock(rotated);
         assert!(w.logs_in(HEALTHY, "AWSCURRENT"));
-        assert!(w.logs_in(HEALTHY, "AWSPREVIOUS"), "{family:?}: inside the grace");
+        assert!(
+            w.logs_in(HEALTHY, "AWSPREVIOUS"),
+            "{family:?}: inside the grace"
+        );
 
         // Inside the grace, the check retires nothing.
         let report = w.check(rotated + 60).await;
@@ -254,9 +268,16 @@ async fn the_previous_user_logs_in_until_the_grace_then_not_and_the_next_rotatio
         w.set_clock(after);
         let report = w.check(after).await;
         assert_eq!(report.drifted, 0, "{report:?}");
-        let healthy = report.results.iter().find(|r| r.secret_id == HEALTHY).unwrap();
+        let healthy = report
+            .results
+            .iter()
+            .find(|r| r.secret_id == HEALTHY)
+            .unwrap();
         assert_eq!(healthy.retired_user_sessions, Some(2), "{healthy:?}");
-        assert!(w.logs_in(HEALTHY, "AWSCURRENT"), "AWSCURRENT always logs in");
+        assert!(
+            w.logs_in(HEALTHY, "AWSCURRENT"),
+            "AWSCURRENT always logs in"
+        );
         assert!(!w.logs_in(HEALTHY, "AWSPREVIOUS"), "{family:?}: retired");
         // The current user is never retired.
         let db = w.db.database(HOST, w.port).unwrap();

@@ -207,7 +207,7 @@ impl MemoryDatabase {
     /// Whether `user` logs in with `password`.
     pub fn accepts(&self, user: &str, password: &str) -> bool {
         self.users.get(user).is_some_and(|u| {
-            u.can_login && u.password == password && !u.retired_from.is_some_and(|t| t <= self.clock)
+            u.can_login && u.password == password && u.retired_from.is_none_or(|t| t > self.clock)
         })
     }
 }

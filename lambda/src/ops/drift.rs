@@ -33,7 +33,9 @@ use crate::error::RotationError;
 use crate::secret::EngineFamily;
 use crate::settings::Source;
 use crate::steps::{Rotator, Strategy};
-use crate::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, DateTime, SecretAdmin, SecretStore, Staged};
+use crate::store::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, DateTime, SecretAdmin, SecretStore, Staged,
+};
 
 /// How many secrets are checked at a time: enough to finish hundreds in a few minutes, few
 /// enough that the databases and Secrets Manager see a trickle.
@@ -114,7 +116,15 @@ where
             };
             let checked = tokio::time::timeout(
                 left,
-                check_secret(rotator, admin, function_arn, arn, configured, &budget, limits),
+                check_secret(
+                    rotator,
+                    admin,
+                    function_arn,
+                    arn,
+                    configured,
+                    &budget,
+                    limits,
+                ),
             )
             .await
             .unwrap_or_else(|_| {
@@ -400,9 +410,8 @@ where
             rfc3339(&due),
             match sessions {
                 Some(0) => "it holds no session".to_owned(),
-                Some(n) => format!(
-                    "it still holds {n} session(s): an application still uses AWSPREVIOUS"
-                ),
+                Some(n) =>
+                    format!("it still holds {n} session(s): an application still uses AWSPREVIOUS"),
                 None => "its sessions cannot be seen by the master user".to_owned(),
             }
         ),

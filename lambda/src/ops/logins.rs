@@ -53,10 +53,7 @@ pub enum Earlier {
     Refused,
     /// The login failed otherwise (network, TLS, a refusal for another reason): its error
     /// kind and message, which never carry a password.
-    Failed {
-        kind: &'static str,
-        message: String,
-    },
+    Failed { kind: &'static str, message: String },
 }
 
 impl std::fmt::Debug for Earlier {

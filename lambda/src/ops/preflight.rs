@@ -128,7 +128,16 @@ where
 {
     let mut report = PreflightReport::new(secret);
     let mut reached = Reached::default();
-    run(rotator, admin, function_arn, secret, None, &mut report, &mut reached).await;
+    run(
+        rotator,
+        admin,
+        function_arn,
+        secret,
+        None,
+        &mut report,
+        &mut reached,
+    )
+    .await;
     let own: &[&str] = match report.strategy.as_deref() {
         Some("single-user") => &SINGLE_USER_CHECKS,
         Some(_) => &ALTERNATING_CHECKS,
@@ -706,7 +715,12 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
                 check::MASTER_LOGIN,
                 format!("the master secret logs in as `{}`", master.username),
             ),
-            other => earlier_check(check::MASTER_LOGIN, "the master secret", &master.username, &other),
+            other => earlier_check(
+                check::MASTER_LOGIN,
+                "the master secret",
+                &master.username,
+                &other,
+            ),
         });
         return checks;
     }

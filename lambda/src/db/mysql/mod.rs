@@ -1030,7 +1030,10 @@ impl Session for MySqlSession {
     /// the PROCESS privilege; without it the count is unknown (`None`), never a false 0.
     async fn sessions_of(&mut self, user: &str) -> Result<Option<u64>, RotationError> {
         let (master, master_host) = self.current_user.clone();
-        let lines = self.grants(&master, &master_host).await?.unwrap_or_default();
+        let lines = self
+            .grants(&master, &master_host)
+            .await?
+            .unwrap_or_default();
         let process = lines.iter().any(|line| match line {
             Line::Grant {
                 privileges, object, ..
