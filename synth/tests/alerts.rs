@@ -41,7 +41,23 @@ fn get_att_arns(value: &Value) -> Vec<String> {
 /// policy replaces the default one, so a publisher it does not name is refused.
 #[test]
 fn every_alarm_may_publish_to_the_created_topic() {
-    let doc = render(EXAMPLE);
+    every_alarm_may_publish_to_the_created_topic_of(EXAMPLE);
+    // With the drift check's alarms, and an alternating secret with a grace.
+    let multi = include_str!("../../examples/multi-database.yaml")
+        .replacen(
+            "    strategy: alternating-users\n",
+            "    strategy: alternating-users\n    retire_previous_after: 12h\n",
+            1,
+        )
+        + "alerts:\n  drift_check: \"rate(1 day)\"\n";
+    let doc = every_alarm_may_publish_to_the_created_topic_of(&multi);
+    for id in ["DriftedSecretsAlarm", "RetiredUserInUseAlarm"] {
+        resource(&doc, id);
+    }
+}
+
+fn every_alarm_may_publish_to_the_created_topic_of(source: &str) -> Value {
+    let doc = render(source);
     let statements =
         resource(&doc, "AlarmTopicPolicy")["Properties"]["PolicyDocument"]["Statement"]
             .as_sequence()
@@ -100,6 +116,7 @@ fn every_alarm_may_publish_to_the_created_topic() {
         cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"].as_str(),
         Some("AWS::AccountId")
     );
+    doc
 }
 
 /// The undelivered-alert alarm counts events that arrive in the dead-letter
