@@ -17,6 +17,7 @@ mod operations;
 mod postgres_hardening;
 mod quoting_roundtrip;
 mod rds_master;
+mod retirement;
 mod secrets_manager_rules;
 mod single_user;
 mod tls_trust;

@@ -43,13 +43,11 @@ fn get_att_arns(value: &Value) -> Vec<String> {
 fn every_alarm_may_publish_to_the_created_topic() {
     every_alarm_may_publish_to_the_created_topic_of(EXAMPLE);
     // With the drift check's alarms, and an alternating secret with a grace.
-    let multi = include_str!("../../examples/multi-database.yaml")
-        .replacen(
-            "    strategy: alternating-users\n",
-            "    strategy: alternating-users\n    retire_previous_after: 12h\n",
-            1,
-        )
-        + "alerts:\n  drift_check: \"rate(1 day)\"\n";
+    let multi = include_str!("../../examples/multi-database.yaml").replacen(
+        "    strategy: alternating-users\n",
+        "    strategy: alternating-users\n    retire_previous_after: 12h\n",
+        1,
+    ) + "alerts:\n  drift_check: \"rate(1 day)\"\n";
     let doc = every_alarm_may_publish_to_the_created_topic_of(&multi);
     for id in ["DriftedSecretsAlarm", "RetiredUserInUseAlarm"] {
         resource(&doc, id);
