@@ -299,3 +299,77 @@ async fn the_previous_user_logs_in_until_the_grace_then_not_and_the_next_rotatio
         assert!(w.logs_in(HEALTHY, "AWSPREVIOUS"));
     }
 }
+
+/// finishSecret retried (the version already AWSCURRENT) retires AWSPREVIOUS's user, never
+/// AWSCURRENT's; retried after a later rotation it is refused before anything happens.
+#[tokio::test]
+async fn a_retried_finish_never_retires_the_current_user() {
+    let mut w = World::new(EngineFamily::Postgres, Some(3600), "finish-retry");
+    w.rotate(HEALTHY).await;
+    let first = format!("00000000-aaaa-4bbb-8ccc-{:012}", w.tokens);
+    let finish = |token: &str| RotationEvent {
+        secret_id: HEALTHY.into(),
+        token: token.to_owned(),
+        step: Step::Finish,
+        rotation_token: None,
+    };
+    // The retirement undone by hand, then finishSecret retried: it is set again, on the
+    // previous user only.
+    w.db.update(HOST, w.port, |db| {
+        db.users.get_mut("healthy").unwrap().retired_from = None;
+    });
+    w.rotator.handle(&finish(&first)).await.unwrap();
+    let db = w.db.database(HOST, w.port).unwrap();
+    assert!(
+        db.users["healthy"].retired_from.is_some(),
+        "AWSPREVIOUS retired"
+    );
+    assert_eq!(
+        db.users["healthy_clone"].retired_from, None,
+        "AWSCURRENT never"
+    );
+
+    // A later rotation; then the first token's finishSecret arrives late.
+    w.rotate(HEALTHY).await;
+    let error = w.rotator.handle(&finish(&first)).await.unwrap_err();
+    assert_eq!(error.kind(), "VersionNotPending", "{error}");
+    let db = w.db.database(HOST, w.port).unwrap();
+    assert_eq!(db.users["healthy"].retired_from, None, "the new AWSCURRENT");
+    assert!(db.users["healthy_clone"].retired_from.is_some());
+    w.set_clock(i64::MAX);
+    assert!(
+        w.logs_in(HEALTHY, "AWSCURRENT"),
+        "AWSCURRENT logs in whenever"
+    );
+    assert!(!w.logs_in(HEALTHY, "AWSPREVIOUS"));
+}
+
+/// A hand-staged AWSPREVIOUS that names another user (or AWSCURRENT's own) is never retired.
+#[tokio::test]
+async fn only_the_pairs_other_user_is_ever_retired() {
+    let mut w = World::new(EngineFamily::MySql, Some(3600), "hand-staged");
+    w.rotate(HEALTHY).await;
+    // Someone stages a version naming another user as AWSPREVIOUS.
+    let other = value(EngineFamily::MySql, w.port, "drifted", "drifted-pw");
+    w.store.put_version(
+        HEALTHY,
+        "hand-made",
+        rotation::fakes::Payload::Text(other),
+        &["AWSPREVIOUS"],
+    );
+    w.store.set_last_rotated(HEALTHY, Some(NOW - 10 * 86_400));
+    w.set_clock(NOW);
+    let report = w.check(NOW).await;
+    let healthy = report
+        .results
+        .iter()
+        .find(|r| r.secret_id == HEALTHY)
+        .unwrap();
+    assert_eq!(healthy.status, DriftStatus::Drifted, "{healthy:?}");
+    assert_eq!(healthy.problems[0].check, "retire-previous");
+    let db = w.db.database(HOST, w.port).unwrap();
+    assert!(
+        db.users.values().all(|u| u.retired_from.is_none()),
+        "nobody retired"
+    );
+}
