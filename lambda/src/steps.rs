@@ -49,6 +49,9 @@ pub struct Rotator<S, C> {
     pub(crate) rds: Option<Box<dyn RdsDirectory>>,
     /// This function's ARN, once an invocation has told it (see [`Rotator::know_function_arn`]).
     pub(crate) function_arn: std::sync::OnceLock<String>,
+    /// Seconds since the epoch, now: where a retirement's grace starts (see
+    /// [`Rotator::with_clock`]).
+    pub(crate) clock: fn() -> i64,
 }
 
 /// What a step's metric line says about it (see [`crate::metrics`]).
@@ -67,7 +70,15 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             config,
             rds: None,
             function_arn: std::sync::OnceLock::new(),
+            clock: crate::metrics::now_secs,
         }
+    }
+
+    /// Measures the retirement's grace (`retire_previous_after`) with `clock` instead of the
+    /// system's: for the protocol model, which must replay every run to the same state.
+    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Tells the rotator this function's ARN (Lambda's context has it with each invocation),
@@ -534,7 +545,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                 ),
             ));
         };
-        let at = crate::metrics::now_secs().saturating_add(grace as i64);
+        let at = (self.clock)().saturating_add(grace as i64);
         let result = session
             .retire_partner(&current.username, None, &previous.username, at)
             .await;

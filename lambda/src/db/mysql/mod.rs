@@ -898,12 +898,19 @@ impl Session for MySqlSession {
                         true,
                     )
                     .await?;
-                    self.rows_with(
-                        account::RETIRED_DELETE,
-                        vec![target.to_owned(), host.to_owned()],
-                        "forget the previous user's retirement",
-                    )
-                    .await?;
+                    // Best effort: a record left behind only means the function would take
+                    // a later lock of this user for its own, and the user has just been
+                    // given a new password by the master anyway.
+                    if let Err(error) = self
+                        .rows_with(
+                            account::RETIRED_DELETE,
+                            vec![target.to_owned(), host.to_owned()],
+                            "forget the previous user's retirement",
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, "the record of the lifted retirement stays");
+                    }
                 }
                 if let Some(discard) = self.server.discard_old_password(&target_account) {
                     self.run(
