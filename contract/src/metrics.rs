@@ -71,6 +71,3 @@ pub const DRIFT_CHECKED_SECRETS: &str = "DriftCheckedSecrets";
 /// in with AWSPREVIOUS before the grace and kept its connection, which fails at its next login.
 /// Dimension: [`DIM_FUNCTION`]. Unit Count. The retired-user alarm fires on 1 or more.
 pub const RETIRED_USER_IN_USE: &str = "RetiredUserInUse";
-/// Per drift check: how many previous users the check retired in this run (MySQL and MariaDB
-/// lock them; PostgreSQL's are retired by `VALID UNTIL` at finishSecret). Unit Count.
-pub const RETIRED_USERS: &str = "RetiredUsers";
