@@ -158,3 +158,35 @@ LAMBDA_E2E_WATCH_LOG="$WATCH_LOG" "$VENV/bin/python" scripts/lambda_e2e.py \
   --refresh-invoke-url "http://127.0.0.1:$REFRESH_PORT/2015-03-31/functions/bootstrap/invocations" \
   --refresh-state "$REFRESH_STATE" --refresh-log "$REFRESH_LOG"
 log "checks passed in $((SECONDS - t0))s"
+
+# ---------------------------------------------------------------- phase two: the drift check
+# The function as a stack deploys it: its settings file lists the secrets it rotates. The setup
+# creates them and writes the file before the second emulator starts (a function instance reads
+# it once, at its first invocation).
+kill -- "-$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=""
+DRIFT_STATE="$STATE/lambda-e2e-drift.json"
+DRIFT_SETTINGS="$STATE/lambda-e2e-settings.json"
+"$VENV/bin/python" scripts/lambda_e2e.py --drift-setup "$DRIFT_STATE" --settings "$DRIFT_SETTINGS"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+sed -e '/^ROTATION_SETTINGS=/d' -e '/^ROTATION_STRATEGY=/d' "$ENV_FILE" >"$ENV_FILE.drift"
+echo "ROTATION_SETTINGS=$DRIFT_SETTINGS" >>"$ENV_FILE.drift"
+WATCH_LOG="$STATE/lambda-e2e-watch-drift.log"
+log "starting cargo lambda watch with the settings file on 127.0.0.1:$PORT"
+PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
+  --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
+  --package rotation-lambda --bin bootstrap --env-file "$ENV_FILE.drift" \
+  >"$WATCH_LOG" 2>&1 </dev/null &
+WATCH_PID=$!
+deadline=$((SECONDS + WAIT_SECS))
+until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+  kill -0 "$WATCH_PID" 2>/dev/null || die "cargo lambda watch exited during startup"
+  [ "$SECONDS" -lt "$deadline" ] || die "cargo lambda watch did not listen within ${WAIT_SECS}s"
+  sleep 0.3
+done
+t0=$SECONDS
+LAMBDA_E2E_WATCH_LOG="$WATCH_LOG" "$VENV/bin/python" scripts/lambda_e2e.py \
+  --drift-check "$DRIFT_STATE" \
+  --invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations"
+log "drift check passed in $((SECONDS - t0))s"

@@ -6,6 +6,11 @@ function ARN the mock does not know leaves the AWSPENDING stub), invokes the fou
 AWSPENDING as the service does, and checks the databases and the stage labels. It also sends
 events the function must refuse and checks the stable `errorType` it answers with.
 
+Phase two (--drift-setup, then --drift-check against a function started with the settings file
+the setup wrote, as a stack deploys it): the scheduled drift check reports a secret whose
+password was changed behind the function's back, not a healthy one, with one login attempt per
+database user per run (counted in the servers' own logs).
+
 Run by scripts/lambda-e2e.sh, which starts the emulator and passes its address. Reads the
 servers' addresses from the ROTATION_TEST_* variables that scripts/testenv.sh writes.
 Exits non-zero on the first failed scenario's end, after running every scenario.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import ssl
 import string
@@ -698,6 +704,148 @@ def prepare_refresh(state_path: str, settings_path: str) -> None:
         json.dump(dict(arns, cluster=cluster, service=service, function=function), f)
 
 
+# ---------------------------------------------------------------- the drift check, with the stack's settings
+
+
+def log_lines(path: str, start: int) -> list[str]:
+    """The lines a server log gained since byte `start`."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read().decode(errors="replace").splitlines()
+
+
+def log_size(path: str) -> int:
+    return os.path.getsize(path)
+
+
+def login_attempts(engine: Engine, lines: list[str], user: str) -> int:
+    """Login attempts of `user` a server log records: PostgreSQL's log_connections and
+    authentication failures, MariaDB's general log `Connect` lines (granted or denied)."""
+    if engine.name == "postgres":
+        return sum(
+            1 for line in lines
+            if f"connection authorized: user={user} " in line
+            or f'password authentication failed for user "{user}"' in line
+        )
+    # One connection may write two lines (the attempt, then "Access denied"): count the
+    # connection ids.
+    ids = set()
+    for line in lines:
+        match = re.search(r"(\d+) Connect\t(.*)", line)
+        if match and (match.group(2).startswith(f"{user}@") or f"'{user}'@" in match.group(2)):
+            ids.add(match.group(1))
+    return len(ids)
+
+
+class Drift:
+    """Phase two: the function started with a settings file, as the stack deploys it."""
+
+    def __init__(self, state: str) -> None:
+        self.state_path = state
+        self.sm = secrets_manager()
+        ca = env("ROTATION_TEST_CA")
+        self.engines = {
+            "postgres": Engine("postgres", int(env("ROTATION_TEST_PG_PORT")),
+                               env("ROTATION_TEST_PG_ADMIN_USER"),
+                               env("ROTATION_TEST_PG_ADMIN_PASSWORD"), ca),
+            "mariadb": Engine("mariadb", int(env("ROTATION_TEST_MARIADB_PORT")),
+                              env("ROTATION_TEST_MARIADB_ADMIN_USER"),
+                              env("ROTATION_TEST_MARIADB_ADMIN_PASSWORD"), ca),
+        }
+        self.logs = {"postgres": env("ROTATION_TEST_PG_LOG"),
+                     "mariadb": env("ROTATION_TEST_MARIADB_LOG")}
+
+    def setup(self, settings_path: str) -> int:
+        """Per engine a healthy secret and one whose password is then changed by hand, with
+        rotation enabled for the emulator's function and no rotation under way; writes the
+        settings file the second emulator reads and the state the check reads."""
+        entries = []
+        for engine in self.engines.values():
+            for kind in ("healthy", "drifted"):
+                user = f"e2e_drift_{kind}_{secrets.token_hex(3)}"
+                password = "Pw-" + secrets.token_urlsafe(18)
+                engine.create_user(user, password)
+                arn = self.sm.create_secret(
+                    Name=f"lambda-e2e-drift-{secrets.token_hex(4)}",
+                    SecretString=json.dumps(engine.secret(user, password)),
+                )["ARN"]
+                token = str(uuid.uuid4())
+                try:
+                    self.sm.rotate_secret(SecretId=arn, ClientRequestToken=token,
+                                          RotationLambdaARN=EMULATOR_FUNCTION_ARN,
+                                          RotationRules={"AutomaticallyAfterDays": 30})
+                except botocore.exceptions.ClientError:
+                    pass  # the mock cannot invoke the function; rotation stays enabled
+                # No rotation under way: the stub version loses its label.
+                self.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING",
+                                                    RemoveFromVersionId=token)
+                if kind == "drifted":
+                    engine._admin(
+                        f"ALTER ROLE {pg8000.native.identifier(user)} PASSWORD "
+                        f"{pg8000.native.literal('Changed-' + secrets.token_hex(8))}",
+                        "ALTER USER %s@'%%' IDENTIFIED BY %s",
+                        (user, "Changed-" + secrets.token_hex(8)),
+                    )
+                entries.append({"engine": engine.name, "kind": kind, "user": user, "arn": arn})
+        settings = {"format": 1, "secrets": {e["arn"]: {"strategy": "single-user"} for e in entries}}
+        with open(settings_path, "w") as f:
+            json.dump(settings, f)
+        with open(self.state_path, "w") as f:
+            json.dump(entries, f)
+        print(f"lambda-e2e: drift check set up: {len(entries)} secrets", flush=True)
+        return 0
+
+    def check(self, url: str, timeout: float, watch_log: str) -> int:
+        with open(self.state_path) as f:
+            entries = json.load(f)
+        fn = Function(url, timeout)
+        failed = 0
+        try:
+            for run in (1, 2):
+                marks = {name: log_size(path) for name, path in self.logs.items()}
+                status, report, elapsed = fn.invoke({"Action": "drift-check"})
+                check(status == 200, f"drift-check failed: HTTP {status}: {report}")
+                check(report["Action"] == "drift-check", f"not a drift report: {report}")
+                results = {r["SecretId"]: r for r in report["Results"]}
+                for e in entries:
+                    got = results.get(e["arn"])
+                    check(got is not None, f"{e['arn']} is not in the report")
+                    want = "ok" if e["kind"] == "healthy" else "drifted"
+                    check(got["Status"] == want,
+                          f"{e['engine']} {e['kind']}: status {got['Status']}, expected {want}: {got}")
+                    if want == "drifted":
+                        check(got["Problems"][0]["Check"] == "login", f"{got}")
+                check(report["Drifted"] == 2 and report["Checked"] == len(entries), f"{report}")
+                text = json.dumps(report)
+                check("Pw-" not in text and "Changed-" not in text, "a password in the report")
+                # One login attempt per user per run, refused or not.
+                time.sleep(0.5)  # the servers write their logs asynchronously
+                for e in entries:
+                    engine = self.engines[e["engine"]]
+                    lines = log_lines(self.logs[e["engine"]], marks[e["engine"]])
+                    n = login_attempts(engine, lines, e["user"])
+                    check(n == 1, f"run {run}: {e['engine']} {e['kind']}: {n} login attempts")
+                print(f"lambda-e2e: ok   drift check run {run} ({elapsed:.1f}s: "
+                      f"{report['Checked']} checked, {report['Drifted']} drifted, one login per user)",
+                      flush=True)
+            # The metric lines the alarm reads.
+            with open(watch_log, errors="replace") as f:
+                metric_lines = [json.loads(line[line.index("{"):]) for line in f
+                                if '"DriftedSecrets"' in line and '"_aws"' in line]
+            check(len(metric_lines) >= 2 and metric_lines[-1]["DriftedSecrets"] == 2,
+                  f"DriftedSecrets lines: {metric_lines[-2:]}")
+        except Failure as failure:
+            failed += 1
+            print(f"lambda-e2e: FAIL drift check: {failure}", flush=True)
+        for e in entries:
+            try:
+                self.engines[e["engine"]].drop_user(e["user"])
+                self.sm.delete_secret(SecretId=e["arn"], ForceDeleteWithoutRecovery=True)
+            except Exception as error:  # noqa: BLE001 - cleanup is best effort
+                print(f"lambda-e2e: cleanup: {error}", file=sys.stderr)
+        return 1 if failed else 0
+
+
 def main() -> int:
     if "--prepare-refresh" in sys.argv:
         prep = argparse.ArgumentParser(description="prepare the refresh scenario")
@@ -707,11 +855,16 @@ def main() -> int:
         prepare_refresh(args.prepare_refresh, args.settings_file)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--invoke-url", required=True,
+    parser.add_argument("--drift-setup", metavar="STATE",
+                        help="phase two: create the drift check's secrets, write STATE and --settings")
+    parser.add_argument("--settings", help="the settings file --drift-setup writes")
+    parser.add_argument("--drift-check", metavar="STATE",
+                        help="phase two: invoke the drift check on the secrets STATE lists")
+    parser.add_argument("--invoke-url",
                         help="the emulator's invoke URL for the function")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds one invocation may take (the first one may build)")
-    parser.add_argument("--password-length", type=int, required=True,
+    parser.add_argument("--password-length", type=int,
                         help="PASSWORD_LENGTH the function was started with")
     parser.add_argument("--exclude-characters", default="",
                         help="EXCLUDE_CHARACTERS the function was started with")
@@ -719,7 +872,15 @@ def main() -> int:
                         help="the invoke URL of the function started with the refresh settings")
     parser.add_argument("--refresh-state", default="", help="what --prepare-refresh wrote")
     parser.add_argument("--refresh-log", default="", help="that function's emulator log")
-    return Run(parser.parse_args()).main()
+    args = parser.parse_args()
+    if args.drift_setup:
+        return Drift(args.drift_setup).setup(args.settings)
+    if args.drift_check:
+        return Drift(args.drift_check).check(args.invoke_url, args.timeout,
+                                              os.environ.get("LAMBDA_E2E_WATCH_LOG", ""))
+    if not args.invoke_url or args.password_length is None:
+        parser.error("--invoke-url and --password-length are required")
+    return Run(args).main()
 
 
 if __name__ == "__main__":

@@ -73,3 +73,8 @@ pub const DRIFTED_SECRETS: &str = "DriftedSecrets";
 pub const SECRET_DRIFTED: &str = "SecretDrifted";
 /// Per drift check: how many configured secrets were checked. Unit Count.
 pub const DRIFT_CHECKED_SECRETS: &str = "DriftCheckedSecrets";
+/// Per drift check: how many secrets whose previous user is retired (`retire_previous_after`,
+/// past the grace) still had database sessions of that user open: an application that logged
+/// in with AWSPREVIOUS before the grace and kept its connection, which fails at its next login.
+/// Dimension: [`DIM_FUNCTION`]. Unit Count. The retired-user alarm fires on 1 or more.
+pub const RETIRED_USER_IN_USE: &str = "RetiredUserInUse";

@@ -251,6 +251,55 @@ pub struct AuditReport {
     pub overdue: Vec<Overdue>,
 }
 
+/// How the drift check found one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftStatus {
+    /// Every read-only check passed (warnings allowed).
+    Ok,
+    /// A check failed: the next rotation would meet the problem.
+    Drifted,
+    /// Not checked: the run's time was up before the secret's turn, or its check did not end
+    /// in time.
+    NotReached,
+}
+
+/// One secret in a [`DriftReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretDrift {
+    /// The secret's full ARN, as the settings name it.
+    pub secret_id: String,
+    pub status: DriftStatus,
+    /// The checks that failed (or, for a secret not reached, why), each with its fix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Check>,
+    /// What the check found or did about the previous user (`retire_previous_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retirement: Option<String>,
+    /// Sessions of the retired previous user still open (an application kept AWSPREVIOUS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_user_sessions: Option<u64>,
+}
+
+/// The answer to `{"Action": "drift-check"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DriftReport {
+    /// Always [`action::DRIFT_CHECK`].
+    pub action: String,
+    /// How many secrets the settings configure.
+    pub secrets: usize,
+    /// How many were checked to the end.
+    pub checked: usize,
+    /// How many have a problem.
+    pub drifted: usize,
+    /// How many were not reached in the run's time.
+    pub not_reached: usize,
+    /// Every secret, in the settings' order.
+    pub results: Vec<SecretDrift>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

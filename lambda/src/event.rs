@@ -1,5 +1,6 @@
 //! The events the function answers: the one Secrets Manager sends for each rotation step, and
-//! the operator actions (`{"Action": "preflight" | "recover" | "audit" | "adopt-partner", ...}`)
+//! the operator actions (`{"Action": "preflight" | "recover" | "audit" | "adopt-partner" |
+//! "drift-check", ...}`)
 //! a person or the stack's schedule sends.
 //!
 //! Events are parsed from raw JSON here rather than by the runtime so that a malformed event
@@ -103,15 +104,18 @@ pub enum Invocation {
     Audit,
     /// Records the existing partner of an alternating-users secret as the function's own.
     AdoptPartner { secret_id: String },
+    /// Preflight's read-only checks on every secret the stack configures (scheduled).
+    DriftCheck,
 }
 
 impl Invocation {
     /// The action names an operator event may carry.
-    pub const ACTIONS: [&'static str; 4] = [
+    pub const ACTIONS: [&'static str; 5] = [
         action::PREFLIGHT,
         action::RECOVER,
         action::AUDIT,
         action::ADOPT_PARTNER,
+        action::DRIFT_CHECK,
     ];
 
     pub fn from_json(value: serde_json::Value) -> Result<Self, RotationError> {
@@ -160,6 +164,7 @@ impl Invocation {
                 })
             }
             action::AUDIT => Ok(Self::Audit),
+            action::DRIFT_CHECK => Ok(Self::DriftCheck),
             action::ADOPT_PARTNER => Ok(Self::AdoptPartner {
                 secret_id: secret_id()?,
             }),
@@ -250,6 +255,10 @@ mod tests {
             Invocation::Audit
         );
         assert_eq!(
+            invocation(r#"{"Action":"drift-check"}"#).unwrap(),
+            Invocation::DriftCheck
+        );
+        assert_eq!(
             invocation(r#"{"Action":"adopt-partner","SecretId":"arn:s"}"#).unwrap(),
             Invocation::AdoptPartner {
                 secret_id: "arn:s".into()
@@ -272,7 +281,7 @@ mod tests {
             ),
             (
                 r#"{"Action":"rotate","SecretId":"s"}"#,
-                "`preflight`, `recover`, `audit`, `adopt-partner`",
+                "`preflight`, `recover`, `audit`, `adopt-partner`, `drift-check`",
             ),
             (r#"{"Action":7}"#, "`Action` must be a string"),
             (

@@ -2,7 +2,7 @@
 //!
 //! Rotation steps answer nothing (Secrets Manager reads only success or failure) and print
 //! their metric line (Embedded Metric Format) whatever the outcome; operator actions
-//! (preflight, recover, audit) answer their JSON report.
+//! (preflight, recover, audit, drift-check) answer their JSON report.
 //!
 //! A configuration error does not crash the runtime at start (Lambda would only report an exit
 //! status): it is logged once and returned by every invocation with its own error type, so the
@@ -12,7 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use rotation::cache::CachingStore;
 use rotation::db::Drivers;
 use rotation::metrics::{self, StepMetrics};
-use rotation::ops::{adopt, audit, preflight, recover};
+use rotation::ops::{adopt, audit, drift, preflight, recover};
 use rotation::rds::AwsRds;
 use rotation::refresh::AwsRefresher;
 use rotation::store::AwsSecretStore;
@@ -89,6 +89,39 @@ impl Function {
             }
             Invocation::AdoptPartner { secret_id } => {
                 let report = adopt::adopt(&self.rotator, &self.admin, &secret_id).await?;
+                Ok(serde_json::to_value(report).expect("a report serializes"))
+            }
+            Invocation::DriftCheck => {
+                let limits =
+                    drift::RunLimits::from_deadline_ms(event.context.deadline, metrics::now_ms());
+                let report =
+                    drift::drift_check(&self.rotator, &self.admin, Some(&function_arn), limits)
+                        .await?;
+                let drifted: Vec<String> = report
+                    .results
+                    .iter()
+                    .filter(|r| r.status == rotation_contract::report::DriftStatus::Drifted)
+                    .map(|r| rotation::steps::secret_name_of(&r.secret_id).to_owned())
+                    .collect();
+                let counts = metrics::DriftCounts {
+                    checked: report.checked,
+                    drifted: report.drifted,
+                    retired_in_use: report
+                        .results
+                        .iter()
+                        .filter(|r| r.retired_user_sessions.is_some_and(|n| n > 0))
+                        .count(),
+                };
+                for line in metrics::drift_lines(&self.name, counts, &drifted, metrics::now_ms()) {
+                    println!("{line}");
+                }
+                tracing::info!(
+                    secrets = report.secrets,
+                    checked = report.checked,
+                    drifted = report.drifted,
+                    not_reached = report.not_reached,
+                    "drift check"
+                );
                 Ok(serde_json::to_value(report).expect("a report serializes"))
             }
             Invocation::Audit => {

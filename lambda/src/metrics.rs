@@ -100,6 +100,54 @@ pub fn refresh_lines(
         .collect()
 }
 
+/// The metric line of one drift check (see [`crate::ops::drift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriftCounts {
+    /// Secrets checked to the end.
+    pub checked: usize,
+    /// Secrets with a problem.
+    pub drifted: usize,
+    /// Secrets whose retired previous user still holds sessions.
+    pub retired_in_use: usize,
+}
+
+/// The drift check's lines: one per function with the counts, then one per secret with a
+/// problem (dimensions function and secret name), so the alarm watches one metric and the
+/// dashboard can say which secret.
+pub fn drift_lines(
+    function: &str,
+    counts: DriftCounts,
+    drifted_secrets: &[String],
+    timestamp_ms: u64,
+) -> Vec<String> {
+    let mut body = envelope(
+        timestamp_ms,
+        &[&[m::DIM_FUNCTION]],
+        &[
+            (m::DRIFTED_SECRETS, "Count"),
+            (m::DRIFT_CHECKED_SECRETS, "Count"),
+            (m::RETIRED_USER_IN_USE, "Count"),
+        ],
+    );
+    body.insert(m::DIM_FUNCTION.into(), json!(function));
+    body.insert(m::DRIFTED_SECRETS.into(), json!(counts.drifted));
+    body.insert(m::DRIFT_CHECKED_SECRETS.into(), json!(counts.checked));
+    body.insert(m::RETIRED_USER_IN_USE.into(), json!(counts.retired_in_use));
+    let mut lines = vec![Value::Object(body).to_string()];
+    for name in drifted_secrets {
+        let mut body = envelope(
+            timestamp_ms,
+            &[&[m::DIM_FUNCTION, m::DIM_SECRET]],
+            &[(m::SECRET_DRIFTED, "Count")],
+        );
+        body.insert(m::DIM_FUNCTION.into(), json!(function));
+        body.insert(m::DIM_SECRET.into(), json!(name));
+        body.insert(m::SECRET_DRIFTED.into(), json!(1));
+        lines.push(Value::Object(body).to_string());
+    }
+    lines
+}
+
 /// The `_aws` member that tells CloudWatch which of the line's members are metrics.
 fn envelope(
     timestamp_ms: u64,
@@ -235,6 +283,30 @@ mod tests {
         assert_eq!(lambda[m::DIM_TARGET_KIND], "lambda-function");
         assert_eq!(lambda[m::REFRESHED], 1);
         assert_eq!(lambda[m::REFRESH_FAILED], 0);
+    }
+
+    #[test]
+    fn drift_lines_count_per_function_and_name_each_drifted_secret() {
+        let counts = DriftCounts {
+            checked: 5,
+            drifted: 2,
+            retired_in_use: 1,
+        };
+        let lines = drift_lines("rotate-app", counts, &["a".into(), "b/c".into()], 9);
+        assert_eq!(lines.len(), 3);
+        let total = parse(&lines[0]);
+        assert_well_formed(&total);
+        assert_eq!(total[m::DRIFTED_SECRETS], 2);
+        assert_eq!(total[m::DRIFT_CHECKED_SECRETS], 5);
+        assert_eq!(total[m::RETIRED_USER_IN_USE], 1);
+        let one = parse(&lines[2]);
+        assert_well_formed(&one);
+        assert_eq!(one[m::SECRET_DRIFTED], 1);
+        assert_eq!(one[m::DIM_SECRET], "b/c");
+        assert_eq!(
+            one["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName", "SecretName"]])
+        );
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Rotator<S, C> {
     /// ([`crate::refresh`]).
     pub(crate) refresher: Option<std::sync::Arc<dyn Refresher>>,
     pub(crate) refresh_policy: RefreshPolicy,
+    /// Seconds since the epoch, now: where a retirement's grace starts (see
+    /// [`Rotator::with_clock`]).
+    pub(crate) clock: fn() -> i64,
 }
 
 /// What a step's metric line says about it (see [`crate::metrics`]).
@@ -79,7 +82,15 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
             function_arn: std::sync::OnceLock::new(),
             refresher: None,
             refresh_policy: RefreshPolicy::default(),
+            clock: crate::metrics::now_secs,
         }
+    }
+
+    /// Measures the retirement's grace (`retire_previous_after`) with `clock` instead of the
+    /// system's: for the protocol model, which must replay every run to the same state.
+    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Tells the rotator this function's ARN (Lambda's context has it with each invocation),
@@ -202,12 +213,31 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                 versions.push(event.token.clone());
                 versions.extend(metadata.version_with_stage(AWSCURRENT).map(str::to_owned));
                 if guard(&metadata, event)? == Guard::AlreadyCurrent {
-                    info!("version is already AWSCURRENT; nothing to do");
                     if event.step == Step::Finish {
                         // A retried finishSecret: the first moved AWSCURRENT and may have
-                        // ended before its refresh did (see crate::refresh).
+                        // ended before its refresh (see crate::refresh) or its retirement of
+                        // the previous user did. The applications first: they need the new
+                        // value before the old one stops working.
                         *refresh = self.refresh_applications(event, admitted).await;
                     }
+                    if event.step == Step::Finish && retirement(admitted).is_some() {
+                        // A retried finishSecret: the retirement may not have happened.
+                        let current = self
+                            .required(&event.secret_id, Staged::Version(&event.token, AWSCURRENT))
+                            .await?;
+                        let previous = match metadata.version_with_stage(AWSPREVIOUS) {
+                            Some(id) => {
+                                self.store
+                                    .get(&event.secret_id, Staged::Version(id, AWSPREVIOUS))
+                                    .await?
+                            }
+                            None => None,
+                        };
+                        return self
+                            .retire_previous(&event.secret_id, admitted, &current, previous)
+                            .await;
+                    }
+                    info!("version is already AWSCURRENT; nothing more to do");
                     return Ok(());
                 }
                 match event.step {
@@ -215,7 +245,7 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
                     Step::Set => self.set_secret(event, admitted).await,
                     Step::Test => self.test_secret(event).await,
                     Step::Finish => {
-                        self.finish_secret(event, &metadata).await?;
+                        self.finish_secret(event, &metadata, admitted).await?;
                         *refresh = self.refresh_applications(event, admitted).await;
                         Ok(())
                     }
@@ -479,19 +509,96 @@ impl<S: SecretStore, C: Connector> Rotator<S, C> {
         &self,
         event: &RotationEvent,
         metadata: &SecretMetadata,
+        admitted: Admitted<'_>,
     ) -> Result<(), RotationError> {
         // A version RotateSecret made but createSecret never filled (finishSecret invoked out
         // of order, by hand) would leave every application reading an empty AWSCURRENT. A warm
         // instance has the value cached from the earlier steps: no call.
-        self.required(&event.secret_id, Staged::Version(&event.token, AWSPENDING))
+        let pending = self
+            .required(&event.secret_id, Staged::Version(&event.token, AWSPENDING))
             .await?;
         let from = metadata.version_with_stage(AWSCURRENT);
+        // The value AWSCURRENT leaves, read before it moves, only when a retirement needs it.
+        let previous = match (retirement(admitted), from) {
+            (Some(_), Some(id)) => {
+                self.store
+                    .get(&event.secret_id, Staged::Version(id, AWSCURRENT))
+                    .await?
+            }
+            _ => None,
+        };
         self.store
             .promote(&event.secret_id, &event.token, from)
             .await?;
         info!(
             previous = from.unwrap_or("none"),
             "moved AWSCURRENT to this version"
+        );
+        self.retire_previous(&event.secret_id, admitted, &pending, previous)
+            .await
+    }
+
+    /// `retire_previous_after` on PostgreSQL: once AWSCURRENT has moved, the master gives the
+    /// previous user (AWSPREVIOUS's) `VALID UNTIL` now plus the grace; the next setSecret,
+    /// which gives that user a new password, makes it log in again. Only ever the partner of
+    /// the user `current` names, on the same endpoint: never the current user, never another
+    /// one. MySQL and MariaDB have no such clause: the drift check locks the user once the
+    /// grace has passed. A failure fails the step, whose retry (the version is then already
+    /// AWSCURRENT) comes back here; the retirement never moves a later one sooner than set.
+    async fn retire_previous(
+        &self,
+        secret: &str,
+        admitted: Admitted<'_>,
+        current: &SecretValue,
+        previous: Option<SecretValue>,
+    ) -> Result<(), RotationError> {
+        let (Some((grace, master_arn)), Some(previous_value)) = (retirement(admitted), previous)
+        else {
+            return Ok(());
+        };
+        let current = self.login_of(secret, AWSCURRENT, current)?;
+        if current.engine.family() != crate::secret::EngineFamily::Postgres {
+            return Ok(());
+        }
+        let previous = self.login_of(secret, AWSPREVIOUS, &previous_value)?;
+        let partner = partner_username(&current.username);
+        if same_identity(secret, &previous, &current, &partner, AWSCURRENT).is_err() {
+            warn!(
+                previous = %previous.username,
+                "AWSPREVIOUS is not the partner of AWSCURRENT's user on its endpoint; not retired"
+            );
+            return Ok(());
+        }
+        let master = alternating::master_login(
+            &self.store,
+            self.rds.as_deref(),
+            &self.config,
+            secret,
+            master_arn,
+            &current,
+        )
+        .await?;
+        let Some(mut session) = self.connector.login(&master).await? else {
+            return Err(master_error(
+                secret,
+                master_arn,
+                format!(
+                    "its credential does not log in to {}:{} as `{}`, so the previous user \
+                     was not retired; put the master user's current password in it",
+                    master.host, master.port, master.username
+                ),
+            ));
+        };
+        let at = (self.clock)().saturating_add(grace as i64);
+        let result = session
+            .retire_partner(&current.username, None, &previous.username, at)
+            .await;
+        session.close().await;
+        result?;
+        info!(
+            user = %previous.username,
+            grace_seconds = grace,
+            "the previous user logs in until the grace ends (VALID UNTIL)"
         );
         Ok(())
     }
@@ -655,6 +762,17 @@ fn configured_strategy(
             "the stack configures secret `{secret}` as alternating-users without a master \
              secret; set master_secret_arn in the config and deploy"
         ))),
+    }
+}
+
+/// The grace and master of a secret whose previous user is retired (`retire_previous_after`).
+fn retirement<'a>(admitted: Admitted<'a>) -> Option<(u64, &'a str)> {
+    match admitted {
+        Admitted::Configured(settings) => Some((
+            settings.retire_previous_after_seconds?,
+            settings.master_secret_arn.as_deref()?,
+        )),
+        Admitted::FromSecrets => None,
     }
 }
 

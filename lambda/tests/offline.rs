@@ -4,6 +4,7 @@
 //! injection (Secrets Manager's and the RDS Proxy listing's), the refresh of applications after a rotation, the stack's environment as the function reads it, and the operator reports' bytes on the wire. No server.
 
 mod cache_calls;
+mod drift_offline;
 mod properties;
 mod rds_proxy_offline;
 mod refresh_offline;

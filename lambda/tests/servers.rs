@@ -18,6 +18,7 @@ mod postgres_hardening;
 mod quoting_roundtrip;
 mod rds_master;
 mod rds_proxy;
+mod retirement;
 mod secrets_manager_rules;
 mod single_user;
 mod tls_trust;

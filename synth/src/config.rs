@@ -60,11 +60,14 @@ pub struct RawAlerts {
     #[schemars(extend("x-default" = "`true`"))]
     pub overdue_audit: bool,
     /// Check every configured secret on a schedule, before its rotation does:
-    /// an EventBridge schedule expression such as `rate(1 day)` (default: off).
-    /// A scheduled rule invokes the function with `{"Action": "drift-check"}`,
-    /// which runs preflight's read-only checks on each secret (at most one
-    /// login per user, none after a refused login) and reports the secrets with
-    /// a problem; an alarm fires on one.
+    /// an EventBridge schedule expression such as `rate(1 day)`, `rate(6 hours)`
+    /// or `cron(0 6 * * ? *)`, at most hourly (default: off). A scheduled rule
+    /// invokes the function with `{"Action": "drift-check"}`, which runs
+    /// preflight's read-only checks on each secret (at most one login per
+    /// user, none after a refused login), retires the previous users of MySQL
+    /// and MariaDB databases whose `retire_previous_after` has passed, and
+    /// reports the secrets with a problem; `DriftedSecretsAlarm` fires on one,
+    /// or when the check did not run for two of its periods.
     pub drift_check: Option<String>,
 }
 
@@ -397,9 +400,13 @@ pub struct RawDatabase {
     #[serde(default)]
     pub after_rotation: RawAfterRotation,
     /// Alternating users only (opt-in): how long after a rotation the
-    /// previous user (AWSPREVIOUS) still logs in, such as `24h` or `7d`. The
+    /// previous user (AWSPREVIOUS) still logs in, such as `24h` or `7d`
+    /// (minutes `m`, hours `h` or days `d`; at least `1h`, since applications
+    /// cache the secret; shorter than a `rate(...)` rotation schedule). The
     /// next rotation, which gives that user a new password, lets it log in
-    /// again. Default: the previous user keeps working until the next rotation.
+    /// again. PostgreSQL expires it by date (`VALID UNTIL`); MySQL and MariaDB
+    /// need `alerts.drift_check`, whose first run after the grace locks it.
+    /// Default: the previous user keeps working until the next rotation.
     pub retire_previous_after: Option<String>,
 }
 

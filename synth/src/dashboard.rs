@@ -89,6 +89,15 @@ fn failed_steps_query() -> String {
     )
 }
 
+/// The secrets the drift checks found a problem with, from their metric lines.
+fn drifted_secrets_query() -> String {
+    format!(
+        "SOURCE '${{RotationFunctionLogGroup}}' | filter {drifted} = 1 | fields @timestamp, {secret} as secret, @logStream | sort @timestamp desc | limit 100",
+        drifted = metrics::SECRET_DRIFTED,
+        secret = metrics::DIM_SECRET,
+    )
+}
+
 /// The dashboard's widgets, top to bottom, left to right.
 pub fn widgets(stack: &Stack) -> Vec<Value> {
     let mut widgets = vec![json!({
@@ -211,6 +220,36 @@ pub fn widgets(stack: &Stack) -> Vec<Value> {
             "query": failed_steps_query(),
         },
     }));
+    if stack.drift_check.is_some() {
+        let drift = |metric: &str| json!([metrics::NAMESPACE, metric, metrics::DIM_FUNCTION, FUNCTION, {"stat": "Maximum"}]);
+        let mut widget = metric_widget(
+            (0, 22, 12, 6),
+            "Drift check: secrets with a problem, checked, retired users still in use",
+            "Maximum",
+            stack.drift_alarm_period(),
+            vec![
+                drift(metrics::DRIFTED_SECRETS),
+                drift(metrics::DRIFT_CHECKED_SECRETS),
+                drift(metrics::RETIRED_USER_IN_USE),
+            ],
+        );
+        widget["properties"]["annotations"] =
+            json!({"horizontal": [{"label": "alarm", "value": 1}]});
+        widgets.push(widget);
+        widgets.push(json!({
+            "type": "log",
+            "x": 12,
+            "y": 22,
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": "Secrets the drift check found a problem with, most recent first",
+                "region": REGION,
+                "view": "table",
+                "query": drifted_secrets_query(),
+            },
+        }));
+    }
     widgets
 }
 

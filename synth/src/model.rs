@@ -13,6 +13,23 @@ pub use rotation_contract::CA_BUNDLE_PATH;
 /// The metrics the function writes, which the dashboard and the alarms read.
 pub use rotation_contract::metrics;
 
+/// The event the drift check's schedule sends the function.
+pub const DRIFT_EVENT: &str = r#"{"Action":"drift-check"}"#;
+
+/// The interval of a `rate(...)` EventBridge schedule, in seconds.
+fn drift_interval_seconds(expression: &str) -> Option<u64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (count, unit) = inner.trim().split_once(' ')?;
+    let count: u64 = count.parse().ok()?;
+    let unit = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(count * unit)
+}
+
 /// How often the overdue-rotation audit runs.
 pub const AUDIT_INTERVAL_HOURS: u32 = 12;
 /// The event the audit's schedule sends the function.
@@ -471,6 +488,50 @@ impl Stack {
 
     pub fn audit_alarm_period(&self) -> u32 {
         AUDIT_ALARM_PERIOD_SECONDS
+    }
+
+    /// Whether any database retires its previous user (`retire_previous_after`).
+    pub fn retires_previous_users(&self) -> bool {
+        self.databases
+            .iter()
+            .any(|d| d.retire_previous_after_seconds.is_some())
+    }
+
+    /// The event the drift check's schedule sends the function.
+    pub fn drift_event(&self) -> &'static str {
+        DRIFT_EVENT
+    }
+
+    /// The drift check's metric the drift alarm watches.
+    pub fn drifted_metric(&self) -> &'static str {
+        metrics::DRIFTED_SECRETS
+    }
+
+    /// The drift check's metric of retired users still in use.
+    pub fn retired_in_use_metric(&self) -> &'static str {
+        metrics::RETIRED_USER_IN_USE
+    }
+
+    /// The drift alarms' period and number of periods: two runs' worth of time without a
+    /// result is missing data (the check did not run). A `cron(...)` schedule, whose gaps
+    /// vary, counts as daily; CloudWatch evaluates at most 7 days.
+    pub fn drift_alarm_periods(&self) -> (u32, u32) {
+        let interval = self
+            .drift_check
+            .as_deref()
+            .and_then(drift_interval_seconds)
+            .unwrap_or(86_400);
+        let window = (2 * interval).min(7 * 86_400);
+        let period = window.min(86_400);
+        (period as u32, window.div_ceil(period) as u32)
+    }
+
+    pub fn drift_alarm_period(&self) -> u32 {
+        self.drift_alarm_periods().0
+    }
+
+    pub fn drift_alarm_evaluations(&self) -> u32 {
+        self.drift_alarm_periods().1
     }
 
     /// The account of the secrets (all in one, validated), which the

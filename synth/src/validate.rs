@@ -22,6 +22,7 @@ use crate::model::{
 };
 
 mod databases;
+mod drift;
 
 /// Retention values CloudWatch Logs accepts.
 pub const LOG_RETENTION_DAYS: [u32; 22] = [
@@ -170,7 +171,9 @@ impl Validator<'_> {
         let layer = self.artifact("code.layer", &raw.code.layer);
         let notifications = self.notifications(&raw);
         let role = self.role(&raw);
-        let databases = self.databases(&raw.databases);
+        let drift_check = self.drift_check(raw.alerts.drift_check.as_deref());
+        let mut databases = self.databases(&raw.databases);
+        self.retire_previous_after(&raw.databases, &mut databases, drift_check.is_some());
         self.password_fits_every_engine(&function, &databases);
         self.rds_endpoint_needed(&network, &databases);
         self.refresh_endpoints_needed(&network, &databases);
@@ -190,7 +193,7 @@ impl Validator<'_> {
             databases,
             layout,
             overdue_audit: raw.alerts.overdue_audit,
-            drift_check: raw.alerts.drift_check.clone(),
+            drift_check,
             settings_layer: crate::settings::Layer::default(),
         }
     }

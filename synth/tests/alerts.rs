@@ -41,7 +41,21 @@ fn get_att_arns(value: &Value) -> Vec<String> {
 /// policy replaces the default one, so a publisher it does not name is refused.
 #[test]
 fn every_alarm_may_publish_to_the_created_topic() {
-    let doc = render(EXAMPLE);
+    every_alarm_may_publish_to_the_created_topic_of(EXAMPLE);
+    // With the drift check's alarms, and an alternating secret with a grace.
+    let multi = include_str!("../../examples/multi-database.yaml").replacen(
+        "    strategy: alternating-users\n",
+        "    strategy: alternating-users\n    retire_previous_after: 12h\n",
+        1,
+    ) + "alerts:\n  drift_check: \"rate(1 day)\"\n";
+    let doc = every_alarm_may_publish_to_the_created_topic_of(&multi);
+    for id in ["DriftedSecretsAlarm", "RetiredUserInUseAlarm"] {
+        resource(&doc, id);
+    }
+}
+
+fn every_alarm_may_publish_to_the_created_topic_of(source: &str) -> Value {
+    let doc = render(source);
     let statements =
         resource(&doc, "AlarmTopicPolicy")["Properties"]["PolicyDocument"]["Statement"]
             .as_sequence()
@@ -100,6 +114,7 @@ fn every_alarm_may_publish_to_the_created_topic() {
         cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"].as_str(),
         Some("AWS::AccountId")
     );
+    doc
 }
 
 /// The undelivered-alert alarm counts events that arrive in the dead-letter
@@ -243,4 +258,88 @@ fn undeliverable_failures_are_kept() {
             Some(dlq[0].as_str())
         );
     }
+}
+
+const MYSQL: &str = include_str!("../../examples/mysql-alternating-users.yaml");
+
+fn render_mysql(source: &str) -> Result<Value, String> {
+    let text = synth::render_config(source, "examples/mysql-alternating-users.yaml")
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}")))
+}
+
+/// The MySQL example with a drift check and a grace for its previous user.
+fn with_drift(schedule: Option<&str>, grace: Option<&str>) -> String {
+    let mut source = MYSQL.to_owned();
+    if let Some(grace) = grace {
+        source = source.replace(
+            "    strategy: alternating-users\n",
+            &format!("    strategy: alternating-users\n    retire_previous_after: {grace}\n"),
+        );
+    }
+    if let Some(schedule) = schedule {
+        source.push_str(&format!("alerts:\n  drift_check: \"{schedule}\"\n"));
+    }
+    source
+}
+
+#[test]
+fn the_drift_check_has_its_rule_permission_and_alarms_only_when_set() {
+    let off = render_mysql(MYSQL).unwrap();
+    for id in [
+        "DriftCheckRule",
+        "DriftCheckInvokePermission",
+        "DriftedSecretsAlarm",
+    ] {
+        assert!(
+            off["Resources"].get(id).is_none(),
+            "{id} without drift_check"
+        );
+    }
+    let on = render_mysql(&with_drift(Some("rate(6 hours)"), Some("24h"))).unwrap();
+    let rule = resource(&on, "DriftCheckRule");
+    assert_eq!(rule["Properties"]["ScheduleExpression"], "rate(6 hours)");
+    let input: serde_json::Value =
+        serde_json::from_str(rule["Properties"]["Targets"][0]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, serde_json::json!({"Action": "drift-check"}));
+    let permission = &resource(&on, "DriftCheckInvokePermission")["Properties"];
+    assert_eq!(permission["Principal"], "events.amazonaws.com");
+    assert_eq!(get_att_arns(&permission["SourceArn"]), ["DriftCheckRule"]);
+    let alarm = &resource(&on, "DriftedSecretsAlarm")["Properties"];
+    assert_eq!(alarm["MetricName"], "DriftedSecrets");
+    assert_eq!(alarm["TreatMissingData"], "breaching");
+    assert_eq!(alarm["Threshold"], 1.0);
+    // Two runs of six hours without a result.
+    assert_eq!(alarm["Period"], 43_200);
+    assert_eq!(alarm["EvaluationPeriods"], 1);
+    let in_use = &resource(&on, "RetiredUserInUseAlarm")["Properties"];
+    assert_eq!(in_use["MetricName"], "RetiredUserInUse");
+}
+
+#[test]
+fn drift_schedules_and_graces_are_checked_with_the_field_named() {
+    for (source, says) in [
+        (with_drift(Some("rate(1 days)"), None), "alerts.drift_check"),
+        (
+            with_drift(Some("rate(5 minutes)"), None),
+            "more often than hourly",
+        ),
+        (
+            with_drift(Some("rate(1 day)"), Some("30m")),
+            "retire_previous_after",
+        ),
+        (
+            with_drift(Some("rate(1 day)"), Some("soon")),
+            "not a duration",
+        ),
+        // MySQL needs the drift check to take the later action.
+        (
+            with_drift(None, Some("24h")),
+            "alerts.drift_check is not set",
+        ),
+    ] {
+        let error = render_mysql(&source).unwrap_err();
+        assert!(error.contains(says), "{says}: {error}");
+    }
+    assert!(render_mysql(&with_drift(Some("cron(0 6 * * ? *)"), Some("24h"))).is_ok());
 }

@@ -94,6 +94,37 @@ pub trait Session: Send {
         })
     }
 
+    /// As a master user: retires `target`, the previous user of the pair whose current user
+    /// is `template` (account host `host` where the engine has one; `None` lets the engine find
+    /// it in its own record of the pair), so that `target` no longer logs in from `at` (seconds
+    /// since the epoch). PostgreSQL says it natively (`VALID UNTIL`), and never moves a
+    /// retirement already set later (a retry does not extend the grace). MySQL and MariaDB
+    /// have no such clause: they lock the account now (`ACCOUNT LOCK`), and the caller calls
+    /// only once `at` has passed. Refuses, before any change, a `target` that is `template`,
+    /// the session's own user, or not `template`'s partner in a pair the function may act on.
+    /// Safe to run again; the next [`Session::clone_user`] of `target` undoes it.
+    async fn retire_partner(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+        at: i64,
+    ) -> Result<(), RotationError> {
+        let _ = (template, host, at);
+        Err(RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem: "this engine cannot retire a user".into(),
+        })
+    }
+
+    /// Read-only: how many sessions `user` has open on the server, as this session may see
+    /// them (`None`: it may not see other users' sessions). A retired user's sessions are an
+    /// application that still holds AWSPREVIOUS and fails at its next login.
+    async fn sessions_of(&mut self, user: &str) -> Result<Option<u64>, RotationError> {
+        let _ = user;
+        Ok(None)
+    }
+
     /// Server settings a rotation works around, each with what it means, for preflight to
     /// report (MariaDB's `old_passwords`, for one). Read-only.
     async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {

@@ -709,6 +709,28 @@ impl PgSession {
                 format!("`{template}` does not exist; AWSCURRENT names a user that is gone"),
             )
         })?;
+        // A VALID UNTIL that has passed is never copied: the copy could not log in. (A
+        // retirement is only ever on the previous user, the target here, never the template:
+        // the target's is replaced by the template's below.)
+        let expired: bool = self
+            .row(
+                "SELECT COALESCE(rolvaliduntil OPERATOR(pg_catalog.<) pg_catalog.now(), false) \
+                 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1::pg_catalog.text",
+                &[&template],
+                "read the user's VALID UNTIL",
+            )
+            .await?
+            .get(0);
+        if expired {
+            return Err(RotationError::UnsafeTemplate {
+                user: template.to_owned(),
+                problem: format!(
+                    "`{template}`'s VALID UNTIL has passed: it no longer logs in, and the \
+                     function never copies an expiry that has passed (nor a retirement); set \
+                     it to the date you mean (ALTER ROLE ... VALID UNTIL) or 'infinity'"
+                ),
+            });
+        }
         let template_memberships = self.memberships(template, version).await?;
         let target_info = self.role(target).await?;
         let target_memberships = match target_info {
@@ -765,9 +787,23 @@ impl PgSession {
                     .await?;
                 self.carry_settings(template, target).await
             }
-            // The original: its privileges are the pair's. Only its password changes (it
-            // already logs in: a NOLOGIN original was refused); its settings stay its own.
-            (PartnerPlan::Original, Some(_)) => set_password().await,
+            // The original: its privileges are the pair's. Its password changes (it already
+            // logs in: a NOLOGIN original was refused), and its VALID UNTIL becomes the
+            // user's, which ends a retirement (`retire_previous_after`) the original had as
+            // the previous user; its settings stay its own.
+            (PartnerPlan::Original, Some(target_info)) => {
+                if target_info.valid_until != template_info.valid_until {
+                    self.run(
+                        &format!(
+                            "ALTER ROLE {target_id} WITH VALID UNTIL {}",
+                            quote_literal(&template_info.valid_until)
+                        ),
+                        "give the alternate user the user's VALID UNTIL",
+                    )
+                    .await?;
+                }
+                set_password().await
+            }
             (PartnerPlan::Clone, Some(target_info)) => {
                 // What the cluster records beyond the catalog rows the plan looked at.
                 let held = self.dependencies(target).await?;
@@ -1157,6 +1193,88 @@ impl PgSession {
     }
 }
 
+/// A time as a `timestamptz` literal's text, in UTC (`2026-12-05T21:00:00Z`).
+fn rotation_time(at: i64) -> String {
+    let date = aws_smithy_types::DateTime::from_secs(at);
+    date.fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| "infinity".into())
+}
+
+impl PgSession {
+    async fn retire_in_transaction(
+        &self,
+        template: &str,
+        target: &str,
+        until: &str,
+    ) -> Result<(), RotationError> {
+        let refuse = |problem: String| RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem,
+        };
+        let row = self
+            .row(
+                "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
+                 pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
+                &[],
+                "read the session's user",
+            )
+            .await?;
+        let (session_user, current_user, version): (String, String, i32) =
+            (row.get(0), row.get(1), row.get(2));
+        if target == template || target == session_user || target == current_user {
+            return Err(refuse(format!(
+                "`{target}` is the current user or the master user; never retired"
+            )));
+        }
+        let (Some(template_info), Some(target_info)) =
+            (self.role(template).await?, self.role(target).await?)
+        else {
+            return Err(refuse(format!(
+                "`{template}` or `{target}` does not exist; nothing to retire"
+            )));
+        };
+        let template_memberships = self.memberships(template, version).await?;
+        let target_memberships = self.memberships(target, version).await?;
+        // The same test a rotation makes before it changes the partner: the pair's own user,
+        // holding nothing more.
+        plan_partner(
+            &[session_user.as_str(), current_user.as_str()],
+            &RoleFacts {
+                name: template,
+                info: &template_info,
+                memberships: &template_memberships,
+            },
+            target,
+            Some(RoleFacts {
+                name: target,
+                info: &target_info,
+                memberships: &target_memberships,
+            }),
+        )?;
+        let later: bool = self
+            .row(
+                "SELECT COALESCE(rolvaliduntil OPERATOR(pg_catalog.>) $2::pg_catalog.text::pg_catalog.timestamptz, true) \
+                 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1::pg_catalog.text",
+                &[&target, &until],
+                "read the previous user's VALID UNTIL",
+            )
+            .await?
+            .get(0);
+        if later {
+            self.run(
+                &format!(
+                    "ALTER ROLE {} WITH VALID UNTIL {}",
+                    quote_identifier(target),
+                    quote_literal(until)
+                ),
+                "retire the previous user (VALID UNTIL)",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// The SCRAM verifier of a random password no one will ever know, for rehearsals inside a
 /// transaction that is always rolled back.
 fn throwaway_verifier() -> String {
@@ -1254,6 +1372,44 @@ impl Session for PgSession {
                 Err(error)
             }
         }
+    }
+
+    /// `VALID UNTIL` the retirement's time, in one transaction with the checks: `target`
+    /// must be `template`'s partner (one a member of the other, as the pair's clone is), not
+    /// the session's user, and hold nothing the pair does not share. A retirement already set
+    /// sooner stands: a retry never extends the grace.
+    async fn retire_partner(
+        &mut self,
+        template: &str,
+        _host: Option<&str>,
+        target: &str,
+        at: i64,
+    ) -> Result<(), RotationError> {
+        let until = rotation_time(at);
+        self.run("BEGIN", "start a transaction").await?;
+        let result = self.retire_in_transaction(template, target, &until).await;
+        match result {
+            Ok(()) => self.run("COMMIT", "commit the retirement").await,
+            Err(error) => {
+                let _ = self.run("ROLLBACK", "roll back").await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn sessions_of(&mut self, user: &str) -> Result<Option<u64>, RotationError> {
+        // Every role sees every session's user name in pg_stat_activity (only the query text
+        // of other roles' sessions is hidden).
+        let count: i64 = self
+            .row(
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity \
+                 WHERE usename OPERATOR(pg_catalog.=) $1::pg_catalog.text",
+                &[&user],
+                "count the user's sessions",
+            )
+            .await?
+            .get(0);
+        Ok(Some(count.max(0) as u64))
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {

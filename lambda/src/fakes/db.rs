@@ -10,6 +10,10 @@ pub enum DbOp {
     AccountHost,
     CloneUser,
     Verify,
+    /// Not in [`DbOp::ALL`], the calls of a rotation without a retirement.
+    RetirePartner,
+    /// Not in [`DbOp::ALL`]: a read of the drift check.
+    SessionsOf,
 }
 
 impl DbOp {
@@ -28,6 +32,8 @@ impl DbOp {
             Self::AccountHost => "account_host",
             Self::CloneUser => "clone_user",
             Self::Verify => "verify",
+            Self::RetirePartner => "retire_partner",
+            Self::SessionsOf => "sessions_of",
         }
     }
 
@@ -39,6 +45,8 @@ impl DbOp {
             Self::AccountHost => "read the account host",
             Self::CloneUser => "create the alternate user",
             Self::Verify => "run a test query",
+            Self::RetirePartner => "retire the previous user",
+            Self::SessionsOf => "count the user's sessions",
         }
     }
 }
@@ -122,6 +130,12 @@ pub struct DbUser {
     /// Privileges of its own (`SUPERUSER`, `CREATEROLE`, a grant); a partner may hold none its
     /// user lacks.
     pub privileges: BTreeSet<String>,
+    /// Retired (`retire_previous_after`): no login from this time on the database's clock
+    /// ([`MemoryDatabase::clock`]). PostgreSQL answers such a login as a wrong password
+    /// (its `VALID UNTIL`); MySQL refuses it as a locked account.
+    pub retired_from: Option<i64>,
+    /// Sessions an application holds open as this user, for the drift check to count.
+    pub held_sessions: u64,
 }
 
 impl fmt::Debug for DbUser {
@@ -132,6 +146,7 @@ impl fmt::Debug for DbUser {
             .field("master", &self.master)
             .field("member_of", &self.member_of)
             .field("privileges", &self.privileges)
+            .field("retired_from", &self.retired_from)
             .finish()
     }
 }
@@ -144,6 +159,8 @@ impl DbUser {
             master: false,
             member_of: BTreeSet::new(),
             privileges: BTreeSet::new(),
+            retired_from: None,
+            held_sessions: 0,
         }
     }
 }
@@ -161,6 +178,9 @@ pub struct MemoryDatabase {
     pub down: bool,
     /// Bumped by a restart; sessions opened before fail their next call.
     pub generation: u64,
+    /// The server's clock (seconds since the epoch), set by the test: nothing here reads
+    /// a real one. A retired user stops logging in once it reaches the retirement.
+    pub clock: i64,
 }
 
 impl MemoryDatabase {
@@ -172,6 +192,7 @@ impl MemoryDatabase {
             require_tls: false,
             down: false,
             generation: 0,
+            clock: 0,
         }
     }
 
@@ -195,9 +216,9 @@ impl MemoryDatabase {
 
     /// Whether `user` logs in with `password`.
     pub fn accepts(&self, user: &str, password: &str) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|u| u.can_login && u.password == password)
+        self.users.get(user).is_some_and(|u| {
+            u.can_login && u.password == password && u.retired_from.is_none_or(|t| t > self.clock)
+        })
     }
 }
 
@@ -439,8 +460,23 @@ fn answer(state: &ConnectorState, login: &Login) -> Answer {
     // The password is checked first (an unknown user looks the same as a wrong password), then
     // whether the user may log in.
     match db.users.get(&login.username) {
+        Some(user)
+            if user.password == login.password.expose_secret()
+                && user.retired_from.is_some_and(|t| t <= db.clock)
+                && db.family == EngineFamily::Postgres =>
+        {
+            // PostgreSQL answers a login past VALID UNTIL as a wrong password (28P01).
+            Answer::Rejected
+        }
         Some(user) if user.password == login.password.expose_secret() => {
-            if user.can_login {
+            if user.retired_from.is_some_and(|t| t <= db.clock) {
+                Answer::Failed(RotationError::LoginRefused {
+                    host,
+                    port,
+                    user: login.username.clone(),
+                    detail: "Access denied: account is locked (error 3118)".into(),
+                })
+            } else if user.can_login {
                 Answer::Session(db.generation)
             } else {
                 Answer::Failed(RotationError::LoginRefused {
@@ -644,6 +680,15 @@ impl Session for MemorySession {
                     format!("`{template}` does not exist; AWSCURRENT names a user that is gone"),
                 ));
             };
+            if template_user.retired_from.is_some_and(|t| t <= db.clock) {
+                return Err(RotationError::UnsafeTemplate {
+                    user: template.to_owned(),
+                    problem: format!(
+                        "`{template}` no longer logs in (retired); the function never copies \
+                         a retirement"
+                    ),
+                });
+            }
             if template_user.master || template == self.user {
                 return Err(RotationError::UnsafeTemplate {
                     user: template.to_owned(),
@@ -687,6 +732,9 @@ impl Session for MemorySession {
                     }
                     user.password = password;
                     user.can_login = true;
+                    // The user that gets the new password logs in again: its retirement
+                    // (VALID UNTIL, ACCOUNT LOCK) is cleared, never copied.
+                    user.retired_from = None;
                     false
                 }
             };
@@ -734,6 +782,63 @@ impl Session for MemorySession {
         state.databases = saved.0;
         state.password_changes.truncate(saved.1);
         result
+    }
+
+    async fn retire_partner(
+        &mut self,
+        template: &str,
+        _host: Option<&str>,
+        target: &str,
+        at: i64,
+    ) -> Result<(), RotationError> {
+        self.call(DbOp::RetirePartner, |state| {
+            let refuse = |problem: String| RotationError::UnsafePartner {
+                user: target.to_owned(),
+                problem,
+            };
+            let db = state.databases.get_mut(&self.key).expect("checked alive");
+            if !db.users.get(&self.user).is_some_and(|u| u.master) {
+                return Err(self.database_error(
+                    DbOp::RetirePartner.action(),
+                    format!("permission denied: `{}` may not alter users", self.user),
+                ));
+            }
+            if target == self.user || target == template {
+                return Err(refuse(format!(
+                    "`{target}` is the master user or the current user; never retired"
+                )));
+            }
+            let template_user = db.users.get(template).cloned();
+            let family = db.family;
+            let clock = db.clock;
+            let Some(user) = db.users.get_mut(target) else {
+                return Err(refuse(format!("`{target}` does not exist")));
+            };
+            let paired = user.member_of.contains(template)
+                || template_user.is_some_and(|t| t.member_of.contains(target));
+            if !paired || user.master {
+                return Err(refuse(format!(
+                    "`{target}` is not `{template}`'s partner in a pair of the function's"
+                )));
+            }
+            let from = match family {
+                EngineFamily::Postgres => at,
+                // Locked now: the caller calls once `at` has passed.
+                EngineFamily::MySql => clock,
+            };
+            // A retirement already set sooner stands (a retry never extends the grace).
+            user.retired_from = Some(user.retired_from.map_or(from, |t| t.min(from)));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sessions_of(&mut self, user: &str) -> Result<Option<u64>, RotationError> {
+        self.call(DbOp::SessionsOf, |state| {
+            let db = state.databases.get(&self.key).expect("checked alive");
+            Ok(Some(db.users.get(user).map_or(0, |u| u.held_sessions)))
+        })
+        .await
     }
 
     async fn verify(&mut self) -> Result<(), RotationError> {

@@ -136,6 +136,9 @@ pub struct Secret {
     pub rotation_enabled: Option<bool>,
     /// What DescribeSecret answers as `RotationLambdaARN`; `None` leaves the field out.
     pub rotation_lambda_arn: Option<String>,
+    /// What DescribeSecret answers as `LastRotatedDate` (seconds since the epoch): set by
+    /// the test, since nothing here reads a clock.
+    pub last_rotated: Option<i64>,
 }
 
 impl Secret {
@@ -331,6 +334,13 @@ impl MemoryStore {
     }
 
     /// What DescribeSecret answers as `RotationLambdaARN` (`None`: the field is left out).
+    /// Sets what DescribeSecret answers as `LastRotatedDate`.
+    pub fn set_last_rotated(&self, id: &str, secs: Option<i64>) {
+        if let Some(secret) = lock(&self.state).secrets.get_mut(id) {
+            secret.last_rotated = secs;
+        }
+    }
+
     pub fn set_rotation_function(&self, id: &str, arn: Option<&str>) {
         if let Some(secret) = self.state().secrets.get_mut(id) {
             secret.rotation_lambda_arn = arn.map(str::to_owned);
@@ -631,5 +641,66 @@ impl SecretStore for MemoryStore {
             }
         })
         .await
+    }
+}
+
+/// The operator's reads, for the operator actions' offline tests. Listing and moving stages
+/// by hand are not modelled.
+#[async_trait]
+impl crate::store::SecretAdmin for MemoryStore {
+    async fn details(&self, secret: &str) -> Result<crate::store::SecretDetails, RotationError> {
+        let metadata = self.describe(secret).await?;
+        let last_rotated = self.secret(secret).and_then(|s| s.last_rotated);
+        Ok(crate::store::SecretDetails {
+            arn: metadata.arn.unwrap_or_default(),
+            name: metadata.name.unwrap_or_default(),
+            rotation_enabled: metadata.rotation_enabled,
+            rotation_lambda_arn: metadata.rotation_lambda_arn,
+            last_rotated: last_rotated.map(crate::store::DateTime::from_secs),
+            versions: metadata.versions,
+            ..crate::store::SecretDetails::default()
+        })
+    }
+
+    async fn versions(
+        &self,
+        secret: &str,
+    ) -> Result<Vec<crate::store::VersionInfo>, RotationError> {
+        Ok(self
+            .stages(secret)
+            .into_iter()
+            .map(|(id, stages)| crate::store::VersionInfo {
+                id,
+                stages,
+                created: None,
+            })
+            .collect())
+    }
+
+    async fn value_of(
+        &self,
+        secret: &str,
+        version: &str,
+    ) -> Result<Option<SecretValue>, RotationError> {
+        Ok(MemoryStore::value_of(self, secret, version))
+    }
+
+    async fn move_stage(
+        &self,
+        secret: &str,
+        _stage: &str,
+        _to: Option<&str>,
+        _from: Option<&str>,
+    ) -> Result<(), RotationError> {
+        Err(RotationError::InvalidEvent(format!(
+            "the in-memory store does not move stages by hand (`{secret}`)"
+        )))
+    }
+
+    async fn rotated_by(
+        &self,
+        _function_arn: &str,
+    ) -> Result<Vec<crate::store::SecretDetails>, RotationError> {
+        Ok(Vec::new())
     }
 }

@@ -5,6 +5,8 @@
 //!   ([`proxy`]: whether an RDS Proxy logs in with the secret);
 //! - [`recover`]: a stuck secret's versions, which of them log in, and the one safe action;
 //! - [`audit`]: every secret this function rotates, checked for an overdue rotation;
+//! - [`drift`]: preflight's read-only checks on every configured secret, on a schedule, and
+//!   the retirement of previous users once their grace has passed;
 //! - [`adopt`]: records an existing MySQL/MariaDB alternate user as the function's to rotate.
 //!
 //! Each answers a JSON report (the invocation's response; its type is the contract's, in
@@ -15,6 +17,8 @@
 
 pub mod adopt;
 pub mod audit;
+pub mod drift;
+pub mod logins;
 pub mod preflight;
 pub mod proxy;
 pub mod recover;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpStream, lookup_host};
 
+use super::logins::{Attempt, Earlier, LoginBudget};
 use super::{Check, Status, check, rfc3339};
 use crate::alternating::{self, partner_username};
 use crate::db::Connector;
@@ -105,6 +106,13 @@ pub fn strategy_name(strategy: &Strategy) -> &'static str {
     }
 }
 
+/// The alternating checks of the read-only subset: no rehearsal of the master's change.
+const ALTERNATING_READ_ONLY: [&str; 3] = [
+    check::MASTER_SECRET,
+    check::MASTER_LOGIN,
+    check::PARTNER_NAME,
+];
+
 /// Runs every check for `secret`. `function_arn` is this function's ARN (from the invocation
 /// context), to check that the secret names it as its rotation function.
 pub async fn preflight<S, C, A>(
@@ -119,7 +127,17 @@ where
     A: SecretAdmin + SecretStore,
 {
     let mut report = PreflightReport::new(secret);
-    run(rotator, admin, function_arn, secret, &mut report).await;
+    let mut reached = Reached::default();
+    run(
+        rotator,
+        admin,
+        function_arn,
+        secret,
+        None,
+        &mut report,
+        &mut reached,
+    )
+    .await;
     let own: &[&str] = match report.strategy.as_deref() {
         Some("single-user") => &SINGLE_USER_CHECKS,
         Some(_) => &ALTERNATING_CHECKS,
@@ -135,12 +153,105 @@ where
     finish(report, &plan)
 }
 
+/// What the checks of one secret reached, for a caller that acts after them (the drift
+/// check): the secret's details, AWSCURRENT's login and strategy, the master's login.
+#[derive(Debug, Default)]
+pub struct Reached {
+    pub details: Option<SecretDetails>,
+    pub current: Option<Login>,
+    pub strategy: Option<Strategy>,
+    pub master: Option<Login>,
+    /// The account host of AWSCURRENT's login (MySQL), when the login was on the master's
+    /// endpoint.
+    pub account_host: Option<String>,
+}
+
+/// The read-only subset of the checks, for a run over many secrets (the drift check): no
+/// rehearsal (not even in a transaction that is rolled back), no second login of the user
+/// where the master acts elsewhere, and every login through the run's `budget` (one login per
+/// user per run, none after a refusal; the master's session shared).
+pub async fn preflight_read_only<S, C, A>(
+    rotator: &Rotator<S, C>,
+    admin: &A,
+    function_arn: Option<&str>,
+    secret: &str,
+    budget: &LoginBudget,
+) -> (PreflightReport, Reached)
+where
+    S: SecretStore,
+    C: Connector,
+    A: SecretAdmin + SecretStore,
+{
+    let mut report = PreflightReport::new(secret);
+    let mut reached = Reached::default();
+    run(
+        rotator,
+        admin,
+        function_arn,
+        secret,
+        Some(budget),
+        &mut report,
+        &mut reached,
+    )
+    .await;
+    let own: &[&str] = match report.strategy.as_deref() {
+        Some("single-user") => &[],
+        Some(_) => &ALTERNATING_READ_ONLY,
+        None => &[],
+    };
+    let plan: Vec<&'static str> = COMMON_CHECKS.iter().chain(own).copied().collect();
+    (finish(report, &plan), reached)
+}
+
+/// A login through the run's budget when there is one. `Err(check)`: the user was tried
+/// before in this run, and `check` says what came of it.
+async fn budgeted_login<C: Connector>(
+    connector: &C,
+    budget: Option<&LoginBudget>,
+    login: &Login,
+    name: &str,
+    who: &str,
+) -> Result<Result<Option<Box<dyn crate::db::Session>>, RotationError>, Check> {
+    let Some(budget) = budget else {
+        return Ok(connector.login(login).await);
+    };
+    match budget.login(connector, login).await {
+        Attempt::Made(result) => Ok(result),
+        Attempt::Before(earlier) => Err(earlier_check(name, who, &login.username, &earlier)),
+    }
+}
+
+/// The check of a login not made again, from what the first attempt of the run came to.
+fn earlier_check(name: &str, who: &str, user: &str, earlier: &Earlier) -> Check {
+    match earlier {
+        Earlier::Accepted(_) => Check::pass(
+            name,
+            format!("{who} logs in as `{user}` (proved earlier in this run)"),
+        ),
+        Earlier::Refused => Check::fail(
+            name,
+            format!(
+                "the server refused {who}'s password for `{user}` earlier in this run; not                  tried again (no repeated failed logins)"
+            ),
+            "Put the user's current password in the secret (see the first secret of this              run that names the user), or invoke the function with {\"Action\": \"recover\",              \"SecretId\": ...}.",
+        ),
+        Earlier::Failed { kind, message } => Check::fail(
+            name,
+            format!("{message} (earlier in this run; not tried again)"),
+            login_fix_of(kind),
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run<S, C, A>(
     rotator: &Rotator<S, C>,
     admin: &A,
     function_arn: Option<&str>,
     secret: &str,
+    budget: Option<&LoginBudget>,
     report: &mut PreflightReport,
+    reached: &mut Reached,
 ) where
     S: SecretStore,
     C: Connector,
@@ -157,7 +268,9 @@ async fn run<S, C, A>(
                 Ok(admitted) => {
                     checks.push(rotation_settings(&details, function_arn));
                     checks.push(pending_version(&details, admin, secret).await);
-                    (admitted, arn.unwrap_or(secret).to_owned())
+                    let arn = arn.unwrap_or(secret).to_owned();
+                    reached.details = Some(details.clone());
+                    (admitted, arn)
                 }
                 Err(error) => {
                     checks.push(Check::fail(
@@ -243,7 +356,17 @@ async fn run<S, C, A>(
     }
 
     // AWSCURRENT's login, over TLS as the rotation makes it.
-    let session = match rotator.connector.login(&login).await {
+    reached.current = Some(login.clone());
+    reached.strategy = Some(strategy.clone());
+    let attempt =
+        match budgeted_login(&rotator.connector, budget, &login, check::LOGIN, AWSCURRENT).await {
+            Ok(attempt) => attempt,
+            Err(found) => {
+                checks.push(found);
+                return;
+            }
+        };
+    let session = match attempt {
         Ok(Some(session)) => {
             checks.push(match login.tls {
                 Tls::VerifyFull => Check::pass(
@@ -309,6 +432,7 @@ async fn run<S, C, A>(
         ),
     });
     match strategy {
+        Strategy::SingleUser if budget.is_some() => session.close().await,
         Strategy::SingleUser => {
             let result = session.rehearse_own_password(&login.username).await;
             session.close().await;
@@ -331,8 +455,20 @@ async fn run<S, C, A>(
             // no second login as the user to prove it there.
             let account_host = session.account_host().await;
             session.close().await;
-            let found =
-                alternating_checks(rotator, admin, secret, &master_arn, &login, account_host).await;
+            if let Ok(Some(host)) = &account_host {
+                reached.account_host = Some(host.clone());
+            }
+            let found = alternating_checks(
+                rotator,
+                admin,
+                secret,
+                &master_arn,
+                &login,
+                account_host,
+                budget,
+                reached,
+            )
+            .await;
             checks.extend(found);
         }
     }
@@ -430,7 +566,11 @@ async fn tcp(
 }
 
 fn login_fix(error: &RotationError) -> String {
-    match error.kind() {
+    login_fix_of(error.kind())
+}
+
+fn login_fix_of(kind: &str) -> String {
+    match kind {
         "DatabaseTlsError" => "Attach the driver layer with the RDS CA bundle (or set \
                                DB_CA_BUNDLE), and use the database's endpoint as `host`: the \
                                certificate must name it (not an IP address or a CNAME of your \
@@ -523,6 +663,7 @@ async fn pending_version<A: SecretAdmin>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     rotator: &Rotator<S, C>,
     admin: &A,
@@ -530,6 +671,8 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
     master_arn: &str,
     login: &Login,
     login_account_host: Result<Option<String>, RotationError>,
+    budget: Option<&LoginBudget>,
+    reached: &mut Reached,
 ) -> Vec<Check> {
     let partner = partner_username(&login.username);
     let mut checks = vec![match login
@@ -581,6 +724,24 @@ async fn alternating_checks<S: SecretStore, C: Connector, A: SecretStore>(
         }
     };
 
+    reached.master = Some(master.clone());
+    // The read-only subset: the master's session is the run's, shared; nothing is rehearsed,
+    // so the user's account host is not needed and the user does not log in a second time.
+    if let Some(budget) = budget {
+        checks.push(match budget.shared(&rotator.connector, &master).await {
+            Earlier::Accepted(_) => Check::pass(
+                check::MASTER_LOGIN,
+                format!("the master secret logs in as `{}`", master.username),
+            ),
+            other => earlier_check(
+                check::MASTER_LOGIN,
+                "the master secret",
+                &master.username,
+                &other,
+            ),
+        });
+        return checks;
+    }
     // The template's account, read where the master acts (as a rotation does), never at the
     // host the secret names: from the login above when that was the master's endpoint.
     let account_host =

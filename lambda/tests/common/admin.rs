@@ -207,6 +207,20 @@ impl Admin {
         self.execute(&sql).await;
     }
 
+    /// The first column of the first row of `sql`, as text (PostgreSQL: cast in the query).
+    pub async fn text(&mut self, sql: &str) -> String {
+        match self {
+            Self::Pg(conn) => sqlx::query_scalar::<_, String>(sql)
+                .fetch_one(conn)
+                .await
+                .unwrap_or_else(|e| panic!("admin query failed: {e}")),
+            Self::My(conn) => sqlx::query_scalar::<_, String>(sql)
+                .fetch_one(conn)
+                .await
+                .unwrap_or_else(|e| panic!("admin query failed: {e}")),
+        }
+    }
+
     /// Whether a user (role, account) named `user` exists.
     pub async fn user_exists(&mut self, user: &str) -> bool {
         match self {

@@ -67,6 +67,9 @@ pub struct Bound {
     /// Whether Secrets Manager may invoke a step again after later ones succeeded (it restarts
     /// a failed rotation at createSecret); without, only the next step or the failed one.
     pub rerun_earlier: bool,
+    /// Whether the secret retires its previous user ([`GRACE`] after finishSecret), and the
+    /// grace may pass once, at any moment.
+    pub retire: bool,
 }
 
 impl Bound {
@@ -89,6 +92,7 @@ impl Bound {
         second_rotation: false,
         restart: true,
         rerun_earlier: false,
+        retire: false,
     };
     /// `make model-check-long`: also calls failing (before or after their effect) with the
     /// instance kept warm, and the cancel-and-restart after a completed rotation (a second
@@ -115,6 +119,9 @@ pub enum Exception {
     /// Alternating users: the next rotation's setSecret gives the AWSPREVIOUS user (the one
     /// not in use) a new password, so AWSPREVIOUS stops logging in until finishSecret.
     AlternatingPreviousReplaced,
+    /// Alternating users with `retire_previous_after`: once the grace has passed, the
+    /// previous user (AWSPREVIOUS) no longer logs in, by design; AWSCURRENT still must.
+    PreviousRetired,
     /// A createSecret of the cancelled token that passed its guard before the cancel stores
     /// its value after it: PutSecretValue moves AWSPENDING to the old token, away from the new
     /// one (Secrets Manager's API has no compare-and-set), so the new rotation's steps fail
@@ -228,9 +235,10 @@ struct Instance {
 }
 
 impl Instance {
-    fn new(store: &MemoryStore, db: &MemoryConnector) -> Self {
+    fn new(store: &MemoryStore, db: &MemoryConnector, retire: bool) -> Self {
         let cache = Arc::new(CachingStore::new(Shared(store.clone())));
-        let rotator = Arc::new(Rotator::new(cache.clone(), db.clone(), config()));
+        let rotator =
+            Arc::new(Rotator::new(cache.clone(), db.clone(), config(retire)).with_clock(model_now));
         Self { cache, rotator }
     }
 
@@ -242,8 +250,23 @@ impl Instance {
     }
 }
 
-fn config() -> Config {
-    CONFIG.with(Config::clone)
+fn config(retire: bool) -> Config {
+    if retire {
+        CONFIG_RETIRING.with(Config::clone)
+    } else {
+        CONFIG.with(Config::clone)
+    }
+}
+
+/// The grace of the retiring secret.
+pub const GRACE: i64 = 3600;
+/// The function's clock when a run starts.
+const START_CLOCK: i64 = 1_000;
+
+/// The model's clock, the function's `now`: fixed, so that a replay reaches the same state,
+/// and moved by [`Action::GracePasses`] (the server's with it).
+fn model_now() -> i64 {
+    MODEL_CLOCK.with(std::cell::Cell::get)
 }
 
 type Invocation = Pin<Box<dyn Future<Output = Result<(), RotationError>>>>;
@@ -277,6 +300,8 @@ struct Sm {
     overlaps: u8,
     cancelled: bool,
     restarted: bool,
+    /// The retirement's grace has passed (the function's clock and the server's moved on).
+    grace_passed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -303,6 +328,7 @@ pub enum Action {
     },
     CancelAndRestart,
     RestartDatabase,
+    GracePasses,
 }
 
 /// One execution from the initial world.
@@ -349,6 +375,29 @@ thread_local! {
     /// Parsed payloads of the current run (a version's value never changes).
     static PARSED: std::cell::RefCell<HashMap<String, Option<(String, String)>>> =
         std::cell::RefCell::new(HashMap::new());
+    static MODEL_CLOCK: std::cell::Cell<i64> = const { std::cell::Cell::new(START_CLOCK) };
+    /// The stack's settings: the secret alternating with its master, retiring its previous
+    /// user [`GRACE`] after each rotation.
+    static CONFIG_RETIRING: Config = {
+        let mut secrets = std::collections::BTreeMap::new();
+        secrets.insert(SECRET.to_owned(), rotation_contract::settings::SecretSettings {
+            retire_previous_after_seconds: Some(GRACE as u64),
+            ..rotation_contract::settings::SecretSettings::new(
+                rotation_contract::settings::Strategy::AlternatingUsers,
+                Some(MASTER.to_owned()),
+            )
+        });
+        let path = std::env::temp_dir().join(format!("protocol-model-{}.json", std::process::id()));
+        std::fs::write(&path, rotation_contract::settings::Settings::new(secrets).to_json())
+            .expect("write the settings file");
+        let path = path.display().to_string();
+        Config::from_lookup(|name| match name {
+            "DB_CA_BUNDLE" => Some("/nonexistent/ca.pem".into()),
+            "ROTATION_SETTINGS" => Some(path.clone()),
+            _ => None,
+        })
+        .expect("test configuration")
+    };
     static CONFIG: Config = Config::from_lookup(|name| {
         (name == "DB_CA_BUNDLE").then(|| "/nonexistent/ca.pem".into())
             // Without a stack: the strategy and master from each secret's value.
@@ -386,6 +435,7 @@ fn is_write(call: &Call) -> bool {
         StoreOp::UpdateSecretVersionStage.name(),
         DbOp::SetOwnPassword.name(),
         DbOp::CloneUser.name(),
+        DbOp::RetirePartner.name(),
     ]
     .contains(&call.op)
 }
@@ -402,6 +452,7 @@ fn describe_call(call: &Call) -> String {
 impl Run {
     fn new(strategy: Strategy, bound: Bound) -> Self {
         PARSED.with(|p| p.borrow_mut().clear());
+        MODEL_CLOCK.with(|c| c.set(START_CLOCK));
         let alternating = strategy == Strategy::Alternating;
         let store = MemoryStore::new();
         store.create_secret(SECRET, &world_value("app", APP_PASSWORD, alternating));
@@ -543,6 +594,11 @@ impl Run {
         {
             actions.push(Action::RestartDatabase);
         }
+        // Between invocations: the clocks move on while nothing runs (mid-invocation, the
+        // function reads its clock once, at the retirement).
+        if self.bound.retire && !service.grace_passed && !busy {
+            actions.push(Action::GracePasses);
+        }
         actions
     }
 
@@ -601,7 +657,8 @@ impl Run {
                     self.service.overlaps += 1;
                 }
                 if cold || self.slots[slot].instance.is_none() {
-                    self.slots[slot].instance = Some(Instance::new(&self.store, &self.db));
+                    self.slots[slot].instance =
+                        Some(Instance::new(&self.store, &self.db, self.bound.retire));
                 }
                 let instance = self.slots[slot].instance.as_ref().expect("an instance");
                 let rotator = instance.rotator.clone();
@@ -675,6 +732,13 @@ impl Run {
                 self.db.restart(HOST, PORT);
                 self.service.restarted = true;
                 "the database restarts".into()
+            }
+            Action::GracePasses => {
+                let now = model_now() + 2 * GRACE;
+                MODEL_CLOCK.with(|c| c.set(now));
+                self.db.update(HOST, PORT, |db| db.clock = now);
+                self.service.grace_passed = true;
+                "the grace passes (the function's clock and the server's)".into()
             }
         };
         if self.tracing {
@@ -776,17 +840,17 @@ impl Run {
             (Service::SecretsManager, _) => self.store_key(),
             (Service::Database, "login") => {
                 let db = self.db.database(HOST, PORT).expect("the database");
-                let user = db
-                    .users
-                    .get(&call.target)
-                    .map(|u| (u.password.clone(), u.can_login));
+                let user = db.users.get(&call.target).map(|u| {
+                    let retired = u.retired_from.is_some_and(|t| t <= db.clock);
+                    (u.password.clone(), u.can_login && !retired)
+                });
                 let user = match user {
                     Some((password, can_login)) => format!("{}{can_login}", self.name(&password)),
                     None => "none".into(),
                 };
                 format!("{user};gen={};down={}", db.generation, db.down)
             }
-            (Service::Database, "clone_user") => self.db_key(),
+            (Service::Database, "clone_user" | "retire_partner") => self.db_key(),
             (Service::Database, _) => {
                 let db = self.db.database(HOST, PORT).expect("the database");
                 format!("gen={}", db.generation)
@@ -815,11 +879,11 @@ impl Run {
             let password = self.name(&entry.password);
             let _ = write!(
                 key,
-                "{user}={password}{}{:?};",
-                entry.can_login, entry.member_of
+                "{user}={password}{}{:?}{:?};",
+                entry.can_login, entry.member_of, entry.retired_from
             );
         }
-        let _ = write!(key, "gen={}", db.generation);
+        let _ = write!(key, "gen={};clock={}", db.generation, db.clock);
         key
     }
 
@@ -848,13 +912,14 @@ impl Run {
         // The budgets used are left out: see [`Run::budgets`].
         let s = &self.service;
         canonical(&format!(
-            "{world}#{}:{}:{}:{}:{}:{}#{}",
+            "{world}#{}:{}:{}:{}:{}:{}:{}#{}",
             self.zombie_wrote,
             s.active,
             s.progress,
             s.completed,
             s.cancelled,
             s.restarted,
+            s.grace_passed,
             slots.join("#")
         ))
     }
@@ -957,11 +1022,23 @@ impl Run {
         {
             if pending.as_ref().is_some_and(|(u, _)| u == previous_user) {
                 excused.insert(Exception::AlternatingPreviousReplaced);
+            } else if self.retired(previous_user) {
+                excused.insert(Exception::PreviousRetired);
             } else {
                 return Err("AWSPREVIOUS does not log in".into());
             }
         }
         Ok(())
+    }
+
+    /// Whether `user` is retired: the grace has passed and the user's retirement with it.
+    fn retired(&self, user: &str) -> bool {
+        let db = self.db.database(HOST, PORT).expect("the database");
+        self.service.grace_passed
+            && db
+                .users
+                .get(user)
+                .is_some_and(|u| u.retired_from.is_some_and(|t| t <= db.clock))
     }
 
     /// Single user, after a cancel: the database holds the password of a version no stage
@@ -1013,7 +1090,7 @@ impl Run {
         // A warm instance if there is one: its cache is the likelier to mislead it.
         let instance = match self.slots.iter_mut().find_map(|s| s.instance.take()) {
             Some(instance) => instance,
-            None => Instance::new(&self.store, &self.db),
+            None => Instance::new(&self.store, &self.db, self.bound.retire),
         };
         let run_steps = |token: &str, from: usize| -> Result<(), String> {
             for (index, step) in STEPS.iter().enumerate().skip(from) {
@@ -1085,9 +1162,14 @@ impl Run {
         if !self.logs_in(&current) {
             return Err("after the retries, AWSCURRENT does not log in".into());
         }
-        if self.strategy == Strategy::Alternating && !self.logs_in(&self.staged_value(AWSPREVIOUS))
-        {
-            return Err("after the retries, AWSPREVIOUS does not log in".into());
+        let previous = self.staged_value(AWSPREVIOUS);
+        if self.strategy == Strategy::Alternating && !self.logs_in(&previous) {
+            match &previous {
+                Some((user, _)) if self.retired(user) => {
+                    excused = excused.or(Some(Exception::PreviousRetired));
+                }
+                _ => return Err("after the retries, AWSPREVIOUS does not log in".into()),
+            }
         }
         Ok(excused)
     }

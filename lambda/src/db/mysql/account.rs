@@ -146,6 +146,26 @@ pub const MARK_QUERY: &str = "SELECT how FROM rotation_function.alternating_pair
 pub const MARK_INSERT: &str = "INSERT IGNORE INTO rotation_function.alternating_pairs \
                                (base_user, host, how) VALUES (?, ?, ?)";
 
+/// The previous users the function retired (`retire_previous_after`, `ACCOUNT LOCK`): a lock
+/// recorded here is the function's own, which the next rotation of the user lifts; any other
+/// lock stops the rotation (someone disabled the account on purpose).
+pub const RETIRED_SETUP: &str = "CREATE TABLE IF NOT EXISTS rotation_function.retired_users (\
+     user VARBINARY(384) NOT NULL, host VARBINARY(765) NOT NULL, \
+     locked_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+     PRIMARY KEY (user, host)) ENGINE = InnoDB";
+/// Records a retirement; parameters: user, host.
+pub const RETIRED_INSERT: &str =
+    "INSERT IGNORE INTO rotation_function.retired_users (user, host) VALUES (?, ?)";
+/// Whether a lock is the function's; parameters: user, host.
+pub const RETIRED_QUERY: &str =
+    "SELECT 1 FROM rotation_function.retired_users WHERE user = ? AND host = ?";
+/// Forgets a retirement once lifted; parameters: user, host.
+pub const RETIRED_DELETE: &str =
+    "DELETE FROM rotation_function.retired_users WHERE user = ? AND host = ?";
+/// The hosts of a recorded pair; parameter: base user.
+pub const PAIR_HOSTS: &str = "SELECT host FROM rotation_function.alternating_pairs \
+                              WHERE base_user = ?";
+
 /// The base user of the pair `template`/`target`, when each is the other's partner. A user
 /// named `a_clone_clone` has the partner `a_clone`, whose own partner is `a`: acting on it
 /// would make the function's pair `a`/`a_clone` a different pair's half.

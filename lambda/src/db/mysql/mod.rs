@@ -196,6 +196,8 @@ struct PartnerPlan {
     template_plugin: Plugin,
     /// The partner's plugin, when the partner exists.
     target: Option<Plugin>,
+    /// The partner is locked by the function's own retirement: the rotation lifts it.
+    retired: bool,
     /// The pair's user without `_clone`, its key in the record of pairs.
     base: String,
 }
@@ -620,6 +622,7 @@ impl MySqlSession {
                 template_lines,
                 template_plugin,
                 target: None,
+                retired: false,
                 base,
             });
         };
@@ -646,7 +649,8 @@ impl MySqlSession {
                 clause(&template_requirement)
             )));
         }
-        if info.locked {
+        let retired = info.locked && self.retired_recorded(target, host).await?;
+        if info.locked && !retired {
             return Err(refuse(format!(
                 "`{target}`@`{host}` is locked (ACCOUNT LOCK): someone disabled it on \
                  purpose; unlock it (ALTER USER ... ACCOUNT UNLOCK) if it is the pair's, or \
@@ -672,8 +676,33 @@ impl MySqlSession {
             template_lines,
             template_plugin,
             target: Some(info.plugin),
+            retired,
             base,
         })
+    }
+
+    /// Whether `user`@`host`'s lock is the function's retirement.
+    async fn retired_recorded(&mut self, user: &str, host: &str) -> Result<bool, RotationError> {
+        let action = "read the record of retired users";
+        let exists = self
+            .rows_with(
+                "SELECT COUNT(*) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'retired_users'",
+                vec![account::MARK_SCHEMA.to_owned()],
+                action,
+            )
+            .await?;
+        if count(&exists) == 0 {
+            return Ok(false);
+        }
+        let rows = self
+            .rows_with(
+                account::RETIRED_QUERY,
+                vec![user.to_owned(), host.to_owned()],
+                action,
+            )
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     fn database(&self, action: &'static str, detail: String) -> RotationError {
@@ -861,6 +890,28 @@ impl Session for MySqlSession {
                     .set_password_for(&target_account, plugin, password.expose_secret())
                     .map_err(|problem| self.database(action, problem))?;
                 self.run(&sql, action, false).await?;
+                if plan.retired {
+                    // The retirement ends with the new password: the user logs in again.
+                    self.run(
+                        &format!("ALTER USER {target_account} ACCOUNT UNLOCK"),
+                        "lift the previous user's retirement",
+                        true,
+                    )
+                    .await?;
+                    // Best effort: a record left behind only means the function would take
+                    // a later lock of this user for its own, and the user has just been
+                    // given a new password by the master anyway.
+                    if let Err(error) = self
+                        .rows_with(
+                            account::RETIRED_DELETE,
+                            vec![target.to_owned(), host.to_owned()],
+                            "forget the previous user's retirement",
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, "the record of the lifted retirement stays");
+                    }
+                }
                 if let Some(discard) = self.server.discard_old_password(&target_account) {
                     self.run(
                         &discard,
@@ -910,6 +961,108 @@ impl Session for MySqlSession {
             });
         }
         self.record_pair(&plan.base, host, "adopted").await
+    }
+
+    /// `ACCOUNT LOCK`, now (MySQL and MariaDB have no login expiry by date): the caller calls
+    /// once the grace has passed. Only a partner of a pair the function recorded, after the
+    /// checks a rotation makes; the lock is recorded first, so that the next rotation knows
+    /// it for the function's own and lifts it.
+    async fn retire_partner(
+        &mut self,
+        template: &str,
+        host: Option<&str>,
+        target: &str,
+        _at: i64,
+    ) -> Result<(), RotationError> {
+        let refuse = |problem: String| RotationError::UnsafePartner {
+            user: target.to_owned(),
+            problem,
+        };
+        let base = account::pair_base(template, target).map_err(refuse)?;
+        let host = match host {
+            Some(host) => host.to_owned(),
+            None => {
+                let rows = self
+                    .rows_with(
+                        account::PAIR_HOSTS,
+                        vec![base.clone()],
+                        "read the record of alternating pairs",
+                    )
+                    .await
+                    .unwrap_or_default();
+                match rows.as_slice() {
+                    [row] => row.first().cloned().flatten().unwrap_or_default(),
+                    _ => {
+                        return Err(refuse(format!(
+                            "the pair `{base}` is recorded for {} hosts, so the account to \
+                             lock is not known; not retired",
+                            rows.len()
+                        )));
+                    }
+                }
+            }
+        };
+        if !self.server.has_account_lock() {
+            return Err(refuse(
+                "the server has no ALTER USER ... ACCOUNT LOCK (MySQL 5.7.6+, MariaDB 10.4.2+)"
+                    .into(),
+            ));
+        }
+        // Every check a rotation makes before it changes the partner (the pair recorded, not
+        // the master, nothing beyond the user's grants).
+        let plan = self
+            .check_partner(template, &host, target, Purpose::Rotate)
+            .await?;
+        if plan.target.is_none() {
+            return Err(refuse(format!("`{target}`@`{host}` does not exist")));
+        }
+        let action = "record the previous user's retirement";
+        self.run(account::RETIRED_SETUP, action, true).await?;
+        self.rows_with(
+            account::RETIRED_INSERT,
+            vec![target.to_owned(), host.clone()],
+            action,
+        )
+        .await?;
+        let account = self.server.account(target, &host);
+        self.run(
+            &format!("ALTER USER {account} ACCOUNT LOCK"),
+            "retire the previous user (ACCOUNT LOCK)",
+            true,
+        )
+        .await
+    }
+
+    /// The user's connections in the process list: the master sees other users' only with
+    /// the PROCESS privilege; without it the count is unknown (`None`), never a false 0.
+    async fn sessions_of(&mut self, user: &str) -> Result<Option<u64>, RotationError> {
+        let (master, master_host) = self.current_user.clone();
+        let lines = self
+            .grants(&master, &master_host)
+            .await?
+            .unwrap_or_default();
+        let process = lines.iter().any(|line| match line {
+            Line::Grant {
+                privileges, object, ..
+            } => {
+                object.is_global()
+                    && privileges.iter().any(|p| {
+                        p.name == "PROCESS" || p.name == "ALL PRIVILEGES" || p.name == "ALL"
+                    })
+            }
+            _ => false,
+        });
+        if !process {
+            return Ok(None);
+        }
+        let rows = self
+            .rows_with(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?",
+                vec![user.to_owned()],
+                "count the user's sessions",
+            )
+            .await?;
+        Ok(Some(count(&rows)))
     }
 
     async fn server_settings(&mut self) -> Result<Vec<String>, RotationError> {

@@ -53,6 +53,14 @@ impl Server {
         }
     }
 
+    /// Whether `ALTER USER ... ACCOUNT LOCK` exists: MySQL 5.7.6+, MariaDB 10.4.2+.
+    pub fn has_account_lock(self) -> bool {
+        match self {
+            Self::MySql(..) => self.mysql_at_least((5, 7, 6)),
+            Self::MariaDb(a, b, c) => (a, b, c) >= (10, 4, 2),
+        }
+    }
+
     fn mysql_at_least(self, version: (u32, u32, u32)) -> bool {
         matches!(self, Self::MySql(a, b, c) if (a, b, c) >= version)
     }
