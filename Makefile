@@ -13,16 +13,17 @@ VENV  := .venv
 test:
 	@set -euo pipefail; \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
-	scripts/testenv.sh up; \
+	t=$$SECONDS; took() { echo "make test: $$1 took $$((SECONDS - t)) s"; t=$$SECONDS; }; \
+	scripts/testenv.sh up; took "starting the servers"; \
 	. .testenv/env; \
 	export ROTATION_TEST_REQUIRE_SERVERS=1; \
-	cargo test --workspace --all-targets --no-fail-fast; \
-	bash scripts/lambda-e2e.sh; \
-	bash scripts/deploy-e2e.sh; \
+	cargo test --workspace --all-targets --no-fail-fast; took "building and running the cargo tests"; \
+	bash scripts/lambda-e2e.sh; took "lambda-e2e"; \
+	bash scripts/deploy-e2e.sh; took "deploy-e2e"; \
 	NO_COLOR=1 bash scripts/demo.sh >.testenv/demo.log 2>&1 \
 	  || { tail -n 40 .testenv/demo.log; echo "make demo failed (whole output: .testenv/demo.log)"; exit 1; }; \
-	echo "demo: $$(tail -n 1 .testenv/demo.log)"; \
-	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi
+	echo "demo: $$(tail -n 1 .testenv/demo.log)"; took "the demo"; \
+	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi; took "the template linters"
 
 # A guided demo (about 20 s once built): the function under the local Lambda emulator rotates a
 # PostgreSQL and a MariaDB user, single user and alternating users, against local servers; then
