@@ -22,6 +22,29 @@ EXCLUDE_CHARACTERS=':/@%'
 
 log() { printf 'lambda-e2e: %s\n' "$*" >&2; }
 die() { printf 'lambda-e2e: ERROR: %s\n' "$*" >&2; exit 1; }
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# start_emulator PORT ENV_FILE LOG: `cargo lambda watch` for the function on PORT, in its own
+# process group (cargo-lambda, `cargo run` and the function), its pid in EMULATOR_PID; returns
+# once it listens. --ignore-changes: edits to the sources while the test runs must not restart
+# the function.
+EMULATOR_PID=""
+start_emulator() {
+  local port="$1" env_file="$2" log_file="$3" deadline
+  PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
+    --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
+    --package rotation-lambda --bin bootstrap --env-file "$env_file" \
+    >"$log_file" 2>&1 </dev/null &
+  EMULATOR_PID=$!
+  deadline=$((SECONDS + WAIT_SECS))
+  # A plain TCP connect: any HTTP request to the emulator would start a function instance.
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$EMULATOR_PID" 2>/dev/null || die "cargo lambda watch on :$port exited during startup"
+    [ "$SECONDS" -lt "$deadline" ] || die "cargo lambda watch on :$port did not listen within ${WAIT_SECS}s"
+    sleep 0.3
+  done
+}
 
 OWN_ENV=0
 WATCH_PID=""
@@ -30,7 +53,8 @@ REFRESH_PID=""
 REFRESH_LOG=""
 cleanup() {
   local rc=$?
-  for pid in "$WATCH_PID" "$REFRESH_PID"; do
+  # EMULATOR_PID: one that died or hung during its startup, before the caller kept its pid.
+  for pid in "$WATCH_PID" "$REFRESH_PID" "$EMULATOR_PID"; do
     [ -n "$pid" ] || continue
     # The emulator runs in its own process group: cargo-lambda, `cargo run` and the function.
     kill -- "-$pid" 2>/dev/null || true
@@ -83,7 +107,7 @@ log "building bootstrap"
 cargo build -q -p rotation-lambda --bin bootstrap
 
 # ---------------------------------------------------------------- the emulator
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 ENV_FILE="$STATE/lambda-e2e.env"
 WATCH_LOG="$STATE/lambda-e2e-watch.log"
 cat >"$ENV_FILE" <<EOF
@@ -103,20 +127,8 @@ RUST_LOG=info
 EOF
 
 log "starting cargo lambda watch on 127.0.0.1:$PORT"
-# --ignore-changes: edits to the sources while the test runs must not restart the function.
-PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
-  --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
-  --package rotation-lambda --bin bootstrap --env-file "$ENV_FILE" \
-  >"$WATCH_LOG" 2>&1 </dev/null &
-WATCH_PID=$!
-
-deadline=$((SECONDS + WAIT_SECS))
-# A plain TCP connect: any HTTP request to the emulator would start a function instance.
-until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-  kill -0 "$WATCH_PID" 2>/dev/null || die "cargo lambda watch exited during startup"
-  [ "$SECONDS" -lt "$deadline" ] || die "cargo lambda watch did not listen within ${WAIT_SECS}s"
-  sleep 0.3
-done
+start_emulator "$PORT" "$ENV_FILE" "$WATCH_LOG"
+WATCH_PID=$EMULATOR_PID
 
 # ---------------------------------------------------------------- the function as a stack runs it
 # The refresh of applications after a rotation needs a settings file that lists the secrets and
@@ -128,7 +140,7 @@ REFRESH_STATE="$STATE/lambda-e2e-refresh.json"
 REFRESH_SETTINGS="$STATE/lambda-e2e-refresh-settings.json"
 "$VENV/bin/python" scripts/lambda_e2e.py --prepare-refresh "$REFRESH_STATE" \
   --settings-file "$REFRESH_SETTINGS"
-REFRESH_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+REFRESH_PORT="$(free_port)"
 REFRESH_ENV_FILE="$STATE/lambda-e2e-refresh.env"
 REFRESH_LOG="$STATE/lambda-e2e-refresh-watch.log"
 {
@@ -138,17 +150,8 @@ REFRESH_LOG="$STATE/lambda-e2e-refresh-watch.log"
     "$ROTATION_TEST_SM_ENDPOINT" "$ROTATION_TEST_SM_ENDPOINT"
 } >"$REFRESH_ENV_FILE"
 log "starting a second cargo lambda watch (with the refresh settings) on 127.0.0.1:$REFRESH_PORT"
-PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
-  --invoke-address 127.0.0.1 --invoke-port "$REFRESH_PORT" --ignore-changes \
-  --package rotation-lambda --bin bootstrap --env-file "$REFRESH_ENV_FILE" \
-  >"$REFRESH_LOG" 2>&1 </dev/null &
-REFRESH_PID=$!
-deadline=$((SECONDS + WAIT_SECS))
-until (exec 3<>"/dev/tcp/127.0.0.1/$REFRESH_PORT") 2>/dev/null; do
-  kill -0 "$REFRESH_PID" 2>/dev/null || die "the second cargo lambda watch exited during startup"
-  [ "$SECONDS" -lt "$deadline" ] || die "the second cargo lambda watch did not listen within ${WAIT_SECS}s"
-  sleep 0.3
-done
+start_emulator "$REFRESH_PORT" "$REFRESH_ENV_FILE" "$REFRESH_LOG"
+REFRESH_PID=$EMULATOR_PID
 
 # ---------------------------------------------------------------- the checks
 t0=$SECONDS
@@ -169,22 +172,13 @@ WATCH_PID=""
 DRIFT_STATE="$STATE/lambda-e2e-drift.json"
 DRIFT_SETTINGS="$STATE/lambda-e2e-settings.json"
 "$VENV/bin/python" scripts/lambda_e2e.py --drift-setup "$DRIFT_STATE" --settings "$DRIFT_SETTINGS"
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 sed -e '/^ROTATION_SETTINGS=/d' -e '/^ROTATION_STRATEGY=/d' "$ENV_FILE" >"$ENV_FILE.drift"
 echo "ROTATION_SETTINGS=$DRIFT_SETTINGS" >>"$ENV_FILE.drift"
 WATCH_LOG="$STATE/lambda-e2e-watch-drift.log"
 log "starting cargo lambda watch with the settings file on 127.0.0.1:$PORT"
-PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
-  --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
-  --package rotation-lambda --bin bootstrap --env-file "$ENV_FILE.drift" \
-  >"$WATCH_LOG" 2>&1 </dev/null &
-WATCH_PID=$!
-deadline=$((SECONDS + WAIT_SECS))
-until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-  kill -0 "$WATCH_PID" 2>/dev/null || die "cargo lambda watch exited during startup"
-  [ "$SECONDS" -lt "$deadline" ] || die "cargo lambda watch did not listen within ${WAIT_SECS}s"
-  sleep 0.3
-done
+start_emulator "$PORT" "$ENV_FILE.drift" "$WATCH_LOG"
+WATCH_PID=$EMULATOR_PID
 t0=$SECONDS
 LAMBDA_E2E_WATCH_LOG="$WATCH_LOG" "$VENV/bin/python" scripts/lambda_e2e.py \
   --drift-check "$DRIFT_STATE" \

@@ -432,12 +432,31 @@ impl MySqlSession {
     /// Whether the pair of `base`@`host` is in the function's record of pairs. A server
     /// where the record does not exist yet has none.
     async fn pair_recorded(&mut self, base: &str, host: &str) -> Result<bool, RotationError> {
-        let action = "read the record of alternating pairs";
+        self.recorded(
+            "alternating_pairs",
+            account::MARK_QUERY,
+            base,
+            host,
+            "read the record of alternating pairs",
+        )
+        .await
+    }
+
+    /// Whether `query` (on one of the function's record tables, `table`) finds `user`@`host`.
+    /// A server where the table does not exist yet records nothing.
+    async fn recorded(
+        &mut self,
+        table: &str,
+        query: &str,
+        user: &str,
+        host: &str,
+        action: &'static str,
+    ) -> Result<bool, RotationError> {
         let exists = self
             .rows_with(
                 "SELECT COUNT(*) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'alternating_pairs'",
-                vec![account::MARK_SCHEMA.to_owned()],
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                vec![account::MARK_SCHEMA.to_owned(), table.to_owned()],
                 action,
             )
             .await?;
@@ -445,11 +464,7 @@ impl MySqlSession {
             return Ok(false);
         }
         let rows = self
-            .rows_with(
-                account::MARK_QUERY,
-                vec![base.to_owned(), host.to_owned()],
-                action,
-            )
+            .rows_with(query, vec![user.to_owned(), host.to_owned()], action)
             .await?;
         Ok(!rows.is_empty())
     }
@@ -683,26 +698,14 @@ impl MySqlSession {
 
     /// Whether `user`@`host`'s lock is the function's retirement.
     async fn retired_recorded(&mut self, user: &str, host: &str) -> Result<bool, RotationError> {
-        let action = "read the record of retired users";
-        let exists = self
-            .rows_with(
-                "SELECT COUNT(*) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'retired_users'",
-                vec![account::MARK_SCHEMA.to_owned()],
-                action,
-            )
-            .await?;
-        if count(&exists) == 0 {
-            return Ok(false);
-        }
-        let rows = self
-            .rows_with(
-                account::RETIRED_QUERY,
-                vec![user.to_owned(), host.to_owned()],
-                action,
-            )
-            .await?;
-        Ok(!rows.is_empty())
+        self.recorded(
+            "retired_users",
+            account::RETIRED_QUERY,
+            user,
+            host,
+            "read the record of retired users",
+        )
+        .await
     }
 
     fn database(&self, action: &'static str, detail: String) -> RotationError {

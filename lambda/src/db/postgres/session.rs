@@ -399,6 +399,20 @@ impl PgSession {
         Ok(())
     }
 
+    /// Who the session is (its login user, the role it acts as) and the server's version
+    /// number, which the clone and the retirement check a partner against.
+    async fn identity(&self) -> Result<(String, String, i32), RotationError> {
+        let row = self
+            .row(
+                "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
+                 pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
+                &[],
+                "read the session's user",
+            )
+            .await?;
+        Ok((row.get(0), row.get(1), row.get(2)))
+    }
+
     /// Everything [`Session::clone_user`] does, inside the transaction it opened.
     pub(super) async fn clone_in_transaction(
         &self,
@@ -410,17 +424,7 @@ impl PgSession {
             user: target.to_owned(),
             problem,
         };
-        let row = self
-            .row(
-                "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
-                 pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
-                &[],
-                "read the session's user",
-            )
-            .await?;
-        let session_user: String = row.get(0);
-        let current_user: String = row.get(1);
-        let version: i32 = row.get(2);
+        let (session_user, current_user, version) = self.identity().await?;
         if target == session_user || target == current_user {
             return Err(refuse(format!(
                 "`{target}` is the master user this function logs in as"
@@ -604,16 +608,7 @@ impl PgSession {
             user: target.to_owned(),
             problem,
         };
-        let row = self
-            .row(
-                "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
-                 pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
-                &[],
-                "read the session's user",
-            )
-            .await?;
-        let (session_user, current_user, version): (String, String, i32) =
-            (row.get(0), row.get(1), row.get(2));
+        let (session_user, current_user, version) = self.identity().await?;
         if target == template || target == session_user || target == current_user {
             return Err(refuse(format!(
                 "`{target}` is the current user or the master user; never retired"
