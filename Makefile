@@ -2,28 +2,46 @@
 SHELL := /bin/bash
 VENV  := .venv
 
-.PHONY: test testenv-up testenv-down synth examples reference fuzz lint bench bench-synth lambda layer clean demo
+.PHONY: test testenv-up testenv-down synth examples reference fuzz lint lambda-e2e bench bench-synth lambda layer clean demo
 
-# Start the test servers, run every test with .testenv/env loaded, the Lambda end-to-end test,
-# the example stacks deployed into moto's CloudFormation (package, deploy, update, delete), and
-# the demo (which checks its own output for passwords); always tear down.
+# Build every test while the servers start and the template linters run beside the build (they
+# need the venv the servers' start makes, and no compiled code); then run every test with
+# .testenv/env loaded, the Lambda end-to-end test, the example stacks deployed into moto's
+# CloudFormation (package, deploy, update, delete), and the demo (which checks its own output
+# for passwords); always tear down. The end-to-end tests and the demo run the binaries the cargo
+# tests built (SYNTH_BIN, BOOTSTRAP), so nothing compiles twice.
 # The exit code is the tests' own; on failure the server log tails are printed first.
 # Plain `cargo test` skips the integration tests without servers; here a skip is a failure
 # (ROTATION_TEST_REQUIRE_SERVERS, also in .testenv/env, set again against a stale env file).
 test:
 	@set -euo pipefail; \
-	trap 'rc=$$?; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; exit $$rc' EXIT; \
+	side=""; side_log="$$(mktemp)"; lint_rc="$$(mktemp)"; \
+	trap 'rc=$$?; [ -z "$$side" ] || wait "$$side" 2>/dev/null || true; [ $$rc -eq 0 ] || scripts/testenv.sh logs; scripts/testenv.sh down || true; rm -f "$$side_log" "$$lint_rc"; exit $$rc' EXIT; \
 	t=$$SECONDS; took() { echo "make test: $$1 took $$((SECONDS - t)) s"; t=$$SECONDS; }; \
-	scripts/testenv.sh up; took "starting the servers"; \
+	{ scripts/testenv.sh up || exit 1; \
+	  rc=0; bash scripts/lint-templates.sh $(VENV) || rc=$$?; echo "$$rc" >"$$lint_rc"; } >"$$side_log" 2>&1 & side=$$!; \
+	cargo test --workspace --all-targets --no-run; took "building the tests"; \
+	if ! wait "$$side"; then side=""; cat "$$side_log"; echo "make test: the servers did not start"; exit 1; fi; \
+	side=""; cat "$$side_log"; took "waiting for the servers and the template linters"; \
 	. .testenv/env; \
 	export ROTATION_TEST_REQUIRE_SERVERS=1; \
-	cargo test --workspace --all-targets --no-fail-fast; took "building and running the cargo tests"; \
+	cargo test --workspace --all-targets --no-fail-fast; took "running the cargo tests"; \
+	target="$${CARGO_TARGET_DIR:-target}"; \
+	export SYNTH_BIN="$$PWD/$$target/debug/synth" BOOTSTRAP="$$PWD/$$target/debug/bootstrap"; \
+	case "$$target" in /*) SYNTH_BIN="$$target/debug/synth"; BOOTSTRAP="$$target/debug/bootstrap";; esac; \
 	bash scripts/lambda-e2e.sh; took "lambda-e2e"; \
 	bash scripts/deploy-e2e.sh; took "deploy-e2e"; \
 	NO_COLOR=1 bash scripts/demo.sh >.testenv/demo.log 2>&1 \
 	  || { tail -n 40 .testenv/demo.log; echo "make demo failed (whole output: .testenv/demo.log)"; exit 1; }; \
 	echo "demo: $$(tail -n 1 .testenv/demo.log)"; took "the demo"; \
-	if [ -f scripts/lint-templates.sh ]; then bash scripts/lint-templates.sh $(VENV); fi; took "the template linters"
+	[ "$$(cat "$$lint_rc")" = 0 ] || { echo "make test: the template linters failed (their output is above)"; exit 1; }
+
+# The Lambda end-to-end test alone, with the function and synth built as they ship (their own
+# features, not the test build's, which adds the test-only ones); starts and stops the servers
+# unless they are up. CI runs it after `make test`, whose run of the same checks uses the
+# binaries the cargo tests built.
+lambda-e2e:
+	env -u BOOTSTRAP -u SYNTH_BIN bash scripts/lambda-e2e.sh
 
 # A guided demo (about 20 s once built): the function under the local Lambda emulator rotates a
 # PostgreSQL and a MariaDB user, single user and alternating users, against local servers; then

@@ -425,7 +425,8 @@ class Demo:
     def write_settings(self) -> None:
         """The stack's word on each secret, as synth writes it into the settings layer: which
         secrets the function rotates, with which strategy and master. Written before the first
-        invocation, which starts the function and makes it read the file."""
+        invocation; the function starts once the file is in place and reads it then. Written
+        whole under another name and renamed, so the function never reads half of it."""
         secrets_ = {}
         for s in self.scenarios:
             if not s.arn:
@@ -434,8 +435,10 @@ class Demo:
             if s.master_arn:
                 entry["master_secret_arn"] = s.master_arn
             secrets_[s.arn] = entry
-        with open(self.settings, "w", encoding="utf-8") as f:
+        partial = self.settings + ".partial"
+        with open(partial, "w", encoding="utf-8") as f:
             json.dump({"format": 1, "secrets": secrets_}, f, indent=1)
+        os.replace(partial, self.settings)
         out.ok(f"the stack's settings: {len(secrets_)} secret(s), each with its strategy and master")
 
     # ------------------------------------------------------------ the rotation

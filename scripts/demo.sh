@@ -3,9 +3,10 @@
 #
 #   make demo            (or: bash scripts/demo.sh)
 #
-# It builds the `bootstrap` binary, starts the test servers (scripts/testenv.sh up: PostgreSQL,
-# MariaDB and moto's Secrets Manager, all on loopback) and the local Lambda emulator
-# (`cargo lambda watch`), then scripts/demo.py creates database users and their secrets, rotates
+# It builds the `bootstrap` binary (BOOTSTRAP=path: uses that one), starts the test servers
+# (scripts/testenv.sh up: PostgreSQL, MariaDB and moto's Secrets Manager, all on loopback) and
+# the local Lambda emulator (scripts/emulator.sh), then scripts/demo.py creates database users
+# and their secrets, rotates
 # them through the four steps, proves the new passwords log in, and asks the function for its
 # preflight report. Whatever happens (failure, Ctrl-C), everything it started is stopped and
 # everything it created is removed. Servers already up (`make testenv-up`) are used and left up.
@@ -24,6 +25,8 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 STATE="$ROOT/.testenv"
 WAIT_SECS="${DEMO_WAIT_SECS:-120}"
+# shellcheck source=scripts/emulator.sh
+. "$ROOT/scripts/emulator.sh"
 
 # ---------------------------------------------------------------- output
 now_ms() { local t="${EPOCHREALTIME//[!0-9]/}"; echo $((t / 1000)); }
@@ -55,13 +58,13 @@ cleanup() {
   trap - EXIT
   trap '' INT TERM HUP PIPE
   set +e
+  # EMULATOR_PID: an emulator that failed during its startup, before WATCH_PID kept it.
+  WATCH_PID="${WATCH_PID:-$EMULATOR_PID}"
   if [ -n "$WATCH_PID" ] || [ "$OWN_ENV" = 1 ] || [ -n "$WORK" ]; then
     stage "cleaning up"
   fi
   if [ -n "$WATCH_PID" ]; then
-    # The emulator runs in its own process group: cargo-lambda and the function under it.
-    kill -- "-$WATCH_PID" 2>/dev/null
-    wait "$WATCH_PID" 2>/dev/null
+    emulator_stop "$WATCH_PID"
     # Its log only when it failed to start: nothing was invoked yet, so it holds no secret value.
     if [ "$EMULATOR_FAILED" = 1 ] && [ -f "$WORK/emulator.log" ]; then
       printf -- '----- last lines of the emulator and function log -----\n' >&2
@@ -100,13 +103,20 @@ command -v python3 >/dev/null 2>&1 || { RESULT="python3 not found"; err "python3
 WORK="$(mktemp -d -t rotation-demo.XXXXXX)"
 
 # ---------------------------------------------------------------- 1. build
-stage "building the function (cargo build -p rotation-lambda --bin bootstrap)"
-[ -x target/debug/bootstrap ] || info "the first build compiles every dependency: a few minutes, once"
-t="$(now_ms)"
-if ! cargo build -q -p rotation-lambda --bin bootstrap 2>&1 | indent; then
-  RESULT="the build failed"; err "cargo build failed (see above)"; exit 1
+if [ -n "${BOOTSTRAP:-}" ]; then
+  [ -x "$BOOTSTRAP" ] || { RESULT="no function binary"; err "BOOTSTRAP=$BOOTSTRAP is not an executable file"; exit 1; }
+  FUNCTION="$BOOTSTRAP"
+  stage "the function: ${FUNCTION#"$ROOT"/} (BOOTSTRAP), already built"
+else
+  stage "building the function (cargo build -p rotation-lambda --bin bootstrap)"
+  [ -x target/debug/bootstrap ] || info "the first build compiles every dependency: a few minutes, once"
+  t="$(now_ms)"
+  if ! cargo build -q -p rotation-lambda --bin bootstrap 2>&1 | indent; then
+    RESULT="the build failed"; err "cargo build failed (see above)"; exit 1
+  fi
+  FUNCTION="${CARGO_TARGET_DIR:-$ROOT/target}/debug/bootstrap"
+  ok "bootstrap built ($(secs_since "$t"))"
 fi
-ok "bootstrap built ($(secs_since "$t"))"
 
 # ---------------------------------------------------------------- 2. servers
 t="$(now_ms)"
@@ -158,11 +168,11 @@ fi
 
 # ---------------------------------------------------------------- 3. the emulator
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-stage "starting the Lambda emulator (cargo lambda watch) on 127.0.0.1:$PORT"
+stage "starting the Lambda emulator (cargo lambda watch --only-lambda-apis) on 127.0.0.1:$PORT"
 t="$(now_ms)"
 # The function's configuration, as the stack would set it. The settings file (which secrets,
 # which strategy, which master) is written by demo.py once the secrets exist, before the first
-# invocation starts the function: the stack puts it in the settings layer.
+# invocation: the stack puts it in the settings layer.
 cat >"$WORK/function.env" <<EOF
 SECRETS_MANAGER_ENDPOINT=$ROTATION_TEST_SM_ENDPOINT
 DB_CA_BUNDLE=$ROTATION_TEST_CA
@@ -176,24 +186,13 @@ AWS_REGION=$AWS_REGION
 AWS_EC2_METADATA_DISABLED=true
 RUST_LOG=info
 EOF
-# --ignore-changes: edits to the sources while the demo runs must not restart the function.
-PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
-  --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
-  --package rotation-lambda --bin bootstrap --env-file "$WORK/function.env" \
-  >"$WORK/emulator.log" 2>&1 </dev/null &
-WATCH_PID=$!
-deadline=$((SECONDS + WAIT_SECS))
-# A plain TCP connect: any HTTP request to the emulator would start a function instance.
-until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-  if ! kill -0 "$WATCH_PID" 2>/dev/null; then
-    EMULATOR_FAILED=1; RESULT="the emulator did not start"; err "cargo lambda watch exited during startup"; exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    EMULATOR_FAILED=1; RESULT="the emulator did not start"; err "cargo lambda watch did not listen within ${WAIT_SECS}s"; exit 1
-  fi
-  sleep 0.2
-done
-ok "emulator listening ($(secs_since "$t")); the function starts on the first invocation"
+# The emulator's failures end the demo through `die`, with its log shown by the cleanup.
+die() { EMULATOR_FAILED=1; RESULT="the emulator did not start"; err "$*"; exit 1; }
+# The function starts once demo.py has written its settings file, as Lambda starts a function
+# with its layers in place.
+emulator_start "$FUNCTION" "$PORT" "$WORK/function.env" "$WORK/emulator.log" "$WORK/settings.json"
+WATCH_PID=$EMULATOR_PID
+ok "emulator listening ($(secs_since "$t")); the function starts once its settings are written"
 
 # ---------------------------------------------------------------- 4. the demo itself
 DEMO_ARGS=(--invoke-url "http://127.0.0.1:$PORT/2015-03-31/functions/bootstrap/invocations"

@@ -2,7 +2,7 @@
 # Deploys the example stacks as users do (`synth render -o`, `aws cloudformation package`,
 # `aws cloudformation deploy`), then a change, then a delete, against moto's CloudFormation.
 #
-#   bash scripts/deploy-e2e.sh
+#   bash scripts/deploy-e2e.sh            (SYNTH_BIN=path: use that synth binary, build none)
 #
 # Starts its own moto server on a free loopback port (it needs none of the database servers)
 # and stops it on any exit. The venv is the one scripts/testenv.sh prepares
@@ -40,11 +40,18 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-cargo build -q -p synth --bin synth
+# SYNTH_BIN: a synth binary already built (`make test` passes the one its cargo tests built).
+if [[ -n "${SYNTH_BIN:-}" ]]; then
+  [[ -x "$SYNTH_BIN" ]] || die "SYNTH_BIN=$SYNTH_BIN is not an executable file"
+  synth="$SYNTH_BIN"
+else
+  cargo build -q -p synth --bin synth
+  synth="${CARGO_TARGET_DIR:-$ROOT/target}/debug/synth"
+fi
 configs=()
 for f in examples/*.yaml; do
   case "$f" in *.template.yaml) ;; *) configs+=("$f") ;; esac
 done
 log "moto on 127.0.0.1:$PORT; ${#configs[@]} example configs"
 "$VENV/bin/python" scripts/deploy_e2e.py --endpoint "http://127.0.0.1:$PORT" \
-  --aws "$VENV/bin/aws" --synth "$ROOT/target/debug/synth" "${configs[@]}"
+  --aws "$VENV/bin/aws" --synth "$synth" "${configs[@]}"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end test of the rotation function as Lambda runs it: the `bootstrap` binary under
-# cargo-lambda's local emulator (`cargo lambda watch`, a native build, no cross-compilation),
-# invoked over HTTP with the four rotation steps against the test servers.
+# cargo-lambda's emulator of the Lambda APIs (scripts/emulator.sh; a native build, no
+# cross-compilation), invoked over HTTP with the four rotation steps against the test servers.
 #
-#   bash scripts/lambda-e2e.sh
+#   bash scripts/lambda-e2e.sh      (BOOTSTRAP=path, SYNTH_BIN=path: use those binaries, build none)
 #
+# Run alone, it builds the function with its own features, as it ships; `make test` passes the
+# binaries its cargo tests built.
 # `make test` runs it after the cargo tests, with the servers already up. Run alone, it starts
 # them (scripts/testenv.sh up) and stops them again on exit. Everything listens on loopback only.
 # The checks themselves are in scripts/lambda_e2e.py; this script prepares the venv and owns the
@@ -25,26 +27,8 @@ die() { printf 'lambda-e2e: ERROR: %s\n' "$*" >&2; exit 1; }
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-# start_emulator PORT ENV_FILE LOG: `cargo lambda watch` for the function on PORT, in its own
-# process group (cargo-lambda, `cargo run` and the function), its pid in EMULATOR_PID; returns
-# once it listens. --ignore-changes: edits to the sources while the test runs must not restart
-# the function.
-EMULATOR_PID=""
-start_emulator() {
-  local port="$1" env_file="$2" log_file="$3" deadline
-  PATH="$VENV/bin:$PATH" setsid cargo lambda watch \
-    --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
-    --package rotation-lambda --bin bootstrap --env-file "$env_file" \
-    >"$log_file" 2>&1 </dev/null &
-  EMULATOR_PID=$!
-  deadline=$((SECONDS + WAIT_SECS))
-  # A plain TCP connect: any HTTP request to the emulator would start a function instance.
-  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    kill -0 "$EMULATOR_PID" 2>/dev/null || die "cargo lambda watch on :$port exited during startup"
-    [ "$SECONDS" -lt "$deadline" ] || die "cargo lambda watch on :$port did not listen within ${WAIT_SECS}s"
-    sleep 0.3
-  done
-}
+# shellcheck source=scripts/emulator.sh
+. "$ROOT/scripts/emulator.sh"
 
 OWN_ENV=0
 WATCH_PID=""
@@ -55,10 +39,7 @@ cleanup() {
   local rc=$?
   # EMULATOR_PID: one that died or hung during its startup, before the caller kept its pid.
   for pid in "$WATCH_PID" "$REFRESH_PID" "$EMULATOR_PID"; do
-    [ -n "$pid" ] || continue
-    # The emulator runs in its own process group: cargo-lambda, `cargo run` and the function.
-    kill -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    emulator_stop "$pid"
   done
   for log_file in "$WATCH_LOG" "$REFRESH_LOG"; do
     if [ "$rc" -ne 0 ] && [ -n "$log_file" ] && [ -f "$log_file" ]; then
@@ -101,10 +82,8 @@ if ! "$VENV/bin/python" -c 'import boto3, pg8000, pymysql' 2>/dev/null; then
     || die "pip install -r scripts/requirements-test.txt failed"
 fi
 
-# Build first, so a compile error shows here plainly and the emulator's own `cargo run` finds
-# the binary up to date instead of compiling inside the first invocation.
-log "building bootstrap"
-cargo build -q -p rotation-lambda --bin bootstrap
+[ -n "${BOOTSTRAP:-}" ] || log "building bootstrap"
+FUNCTION="$(function_binary)"
 
 # ---------------------------------------------------------------- the emulator
 PORT="$(free_port)"
@@ -126,8 +105,8 @@ AWS_EC2_METADATA_DISABLED=true
 RUST_LOG=info
 EOF
 
-log "starting cargo lambda watch on 127.0.0.1:$PORT"
-start_emulator "$PORT" "$ENV_FILE" "$WATCH_LOG"
+log "starting the emulator and ${FUNCTION#"$ROOT"/} on 127.0.0.1:$PORT"
+emulator_start "$FUNCTION" "$PORT" "$ENV_FILE" "$WATCH_LOG"
 WATCH_PID=$EMULATOR_PID
 
 # ---------------------------------------------------------------- the function as a stack runs it
@@ -149,8 +128,8 @@ REFRESH_LOG="$STATE/lambda-e2e-refresh-watch.log"
   printf 'AWS_ENDPOINT_URL_ECS=%s\nAWS_ENDPOINT_URL_LAMBDA=%s\n' \
     "$ROTATION_TEST_SM_ENDPOINT" "$ROTATION_TEST_SM_ENDPOINT"
 } >"$REFRESH_ENV_FILE"
-log "starting a second cargo lambda watch (with the refresh settings) on 127.0.0.1:$REFRESH_PORT"
-start_emulator "$REFRESH_PORT" "$REFRESH_ENV_FILE" "$REFRESH_LOG"
+log "starting a second emulator and function (with the refresh settings) on 127.0.0.1:$REFRESH_PORT"
+emulator_start "$FUNCTION" "$REFRESH_PORT" "$REFRESH_ENV_FILE" "$REFRESH_LOG"
 REFRESH_PID=$EMULATOR_PID
 
 # ---------------------------------------------------------------- the checks
@@ -166,8 +145,7 @@ log "checks passed in $((SECONDS - t0))s"
 # The function as a stack deploys it: its settings file lists the secrets it rotates. The setup
 # creates them and writes the file before the second emulator starts (a function instance reads
 # it once, at its first invocation).
-kill -- "-$WATCH_PID" 2>/dev/null || true
-wait "$WATCH_PID" 2>/dev/null || true
+emulator_stop "$WATCH_PID"
 WATCH_PID=""
 DRIFT_STATE="$STATE/lambda-e2e-drift.json"
 DRIFT_SETTINGS="$STATE/lambda-e2e-settings.json"
@@ -176,8 +154,8 @@ PORT="$(free_port)"
 sed -e '/^ROTATION_SETTINGS=/d' -e '/^ROTATION_STRATEGY=/d' "$ENV_FILE" >"$ENV_FILE.drift"
 echo "ROTATION_SETTINGS=$DRIFT_SETTINGS" >>"$ENV_FILE.drift"
 WATCH_LOG="$STATE/lambda-e2e-watch-drift.log"
-log "starting cargo lambda watch with the settings file on 127.0.0.1:$PORT"
-start_emulator "$PORT" "$ENV_FILE.drift" "$WATCH_LOG"
+log "starting the emulator and function with the settings file on 127.0.0.1:$PORT"
+emulator_start "$FUNCTION" "$PORT" "$ENV_FILE.drift" "$WATCH_LOG"
 WATCH_PID=$EMULATOR_PID
 t0=$SECONDS
 LAMBDA_E2E_WATCH_LOG="$WATCH_LOG" "$VENV/bin/python" scripts/lambda_e2e.py \
