@@ -876,7 +876,7 @@ def main() -> int:
     parser.add_argument("--invoke-url",
                         help="the emulator's invoke URL for the function")
     parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds one invocation may take (the first one may build)")
+                        help="seconds one invocation may take")
     parser.add_argument("--password-length", type=int,
                         help="PASSWORD_LENGTH the function was started with")
     parser.add_argument("--exclude-characters", default="",
