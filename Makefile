@@ -26,9 +26,8 @@ test:
 	. .testenv/env; \
 	export ROTATION_TEST_REQUIRE_SERVERS=1; \
 	cargo test --workspace --all-targets --no-fail-fast; took "running the cargo tests"; \
-	target="$${CARGO_TARGET_DIR:-target}"; \
-	export SYNTH_BIN="$$PWD/$$target/debug/synth" BOOTSTRAP="$$PWD/$$target/debug/bootstrap"; \
-	case "$$target" in /*) SYNTH_BIN="$$target/debug/synth"; BOOTSTRAP="$$target/debug/bootstrap";; esac; \
+	built="$$(cd "$${CARGO_TARGET_DIR:-target}/debug" && pwd)"; \
+	export SYNTH_BIN="$$built/synth" BOOTSTRAP="$$built/bootstrap"; \
 	bash scripts/lambda-e2e.sh; took "lambda-e2e"; \
 	bash scripts/deploy-e2e.sh; took "deploy-e2e"; \
 	NO_COLOR=1 bash scripts/demo.sh >.testenv/demo.log 2>&1 \

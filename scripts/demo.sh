@@ -25,6 +25,8 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 STATE="$ROOT/.testenv"
 WAIT_SECS="${DEMO_WAIT_SECS:-120}"
+# shellcheck source=scripts/binaries.sh
+. "$ROOT/scripts/binaries.sh"
 # shellcheck source=scripts/emulator.sh
 . "$ROOT/scripts/emulator.sh"
 
@@ -45,28 +47,27 @@ err() { printf '%s    %s✗ ERROR:%s %s\n' "$(stamp)" "$RED" "$R" "$*" >&2; }
 secs_since() { local e=$(($(now_ms) - $1)); printf '%d.%ds' $((e / 1000)) $((e % 1000 / 100)); }
 # Indent a tool's own progress lines under the current stage.
 indent() { sed -u "s/^/             ${DIM}│${R} /"; }
+# A failure of the build or of the emulator's start (scripts/binaries.sh, scripts/emulator.sh).
+die() { RESULT="$*"; err "$*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 OWN_ENV=0
-WATCH_PID=""
+EMULATOR_UP=0
 WORK=""
 RESULT=""
-EMULATOR_FAILED=0
 cleanup() {
   local rc=$?
   # Nothing, not even a second Ctrl-C, stops the cleanup half way.
   trap - EXIT
   trap '' INT TERM HUP PIPE
   set +e
-  # EMULATOR_PID: an emulator that failed during its startup, before WATCH_PID kept it.
-  WATCH_PID="${WATCH_PID:-$EMULATOR_PID}"
-  if [ -n "$WATCH_PID" ] || [ "$OWN_ENV" = 1 ] || [ -n "$WORK" ]; then
+  if [ -n "$EMULATOR_PID" ] || [ "$OWN_ENV" = 1 ] || [ -n "$WORK" ]; then
     stage "cleaning up"
   fi
-  if [ -n "$WATCH_PID" ]; then
-    emulator_stop "$WATCH_PID"
+  if [ -n "$EMULATOR_PID" ]; then
+    emulator_stop "$EMULATOR_PID"
     # Its log only when it failed to start: nothing was invoked yet, so it holds no secret value.
-    if [ "$EMULATOR_FAILED" = 1 ] && [ -f "$WORK/emulator.log" ]; then
+    if [ "$EMULATOR_UP" = 0 ] && [ -f "$WORK/emulator.log" ]; then
       printf -- '----- last lines of the emulator and function log -----\n' >&2
       tail -n 30 "$WORK/emulator.log" >&2
       printf -- '-----\n' >&2
@@ -104,19 +105,18 @@ WORK="$(mktemp -d -t rotation-demo.XXXXXX)"
 
 # ---------------------------------------------------------------- 1. build
 if [ -n "${BOOTSTRAP:-}" ]; then
-  [ -x "$BOOTSTRAP" ] || { RESULT="no function binary"; err "BOOTSTRAP=$BOOTSTRAP is not an executable file"; exit 1; }
-  FUNCTION="$BOOTSTRAP"
-  stage "the function: ${FUNCTION#"$ROOT"/} (BOOTSTRAP), already built"
+  stage "the function: ${BOOTSTRAP#"$ROOT"/} (BOOTSTRAP), already built"
 else
   stage "building the function (cargo build -p rotation-lambda --bin bootstrap)"
   [ -x target/debug/bootstrap ] || info "the first build compiles every dependency: a few minutes, once"
-  t="$(now_ms)"
-  if ! cargo build -q -p rotation-lambda --bin bootstrap 2>&1 | indent; then
-    RESULT="the build failed"; err "cargo build failed (see above)"; exit 1
-  fi
-  FUNCTION="${CARGO_TARGET_DIR:-$ROOT/target}/debug/bootstrap"
-  ok "bootstrap built ($(secs_since "$t"))"
 fi
+t="$(now_ms)"
+# Cargo's warnings and errors, indented under the stage once it is done.
+if ! FUNCTION="$(built_binary BOOTSTRAP rotation-lambda bootstrap 2>"$WORK/build.log")"; then
+  indent <"$WORK/build.log"; RESULT="no function to run (see above)"; exit 1
+fi
+indent <"$WORK/build.log"
+[ -n "${BOOTSTRAP:-}" ] || ok "bootstrap built ($(secs_since "$t"))"
 
 # ---------------------------------------------------------------- 2. servers
 t="$(now_ms)"
@@ -186,12 +186,11 @@ AWS_REGION=$AWS_REGION
 AWS_EC2_METADATA_DISABLED=true
 RUST_LOG=info
 EOF
-# The emulator's failures end the demo through `die`, with its log shown by the cleanup.
-die() { EMULATOR_FAILED=1; RESULT="the emulator did not start"; err "$*"; exit 1; }
 # The function starts once demo.py has written its settings file, as Lambda starts a function
-# with its layers in place.
+# with its layers in place. An emulator that fails to start ends the demo through `die`, its
+# log shown by the cleanup.
 emulator_start "$FUNCTION" "$PORT" "$WORK/function.env" "$WORK/emulator.log" "$WORK/settings.json"
-WATCH_PID=$EMULATOR_PID
+EMULATOR_UP=1
 ok "emulator listening ($(secs_since "$t")); the function starts once its settings are written"
 
 # ---------------------------------------------------------------- 4. the demo itself

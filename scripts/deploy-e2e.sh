@@ -16,6 +16,8 @@ VENV="$ROOT/.venv"
 
 log() { printf 'deploy-e2e: %s\n' "$*" >&2; }
 die() { printf 'deploy-e2e: ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/binaries.sh
+. "$ROOT/scripts/binaries.sh"
 
 [[ -x "$VENV/bin/moto_server" && -x "$VENV/bin/aws" ]] \
   || die "$VENV lacks moto_server or aws: run scripts/testenv.sh up (it installs scripts/requirements-test.txt)"
@@ -40,14 +42,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-# SYNTH_BIN: a synth binary already built (`make test` passes the one its cargo tests built).
-if [[ -n "${SYNTH_BIN:-}" ]]; then
-  [[ -x "$SYNTH_BIN" ]] || die "SYNTH_BIN=$SYNTH_BIN is not an executable file"
-  synth="$SYNTH_BIN"
-else
-  cargo build -q -p synth --bin synth
-  synth="${CARGO_TARGET_DIR:-$ROOT/target}/debug/synth"
-fi
+synth="$(built_binary SYNTH_BIN synth synth)"
 configs=()
 for f in examples/*.yaml; do
   case "$f" in *.template.yaml) ;; *) configs+=("$f") ;; esac

@@ -4,23 +4,10 @@
 # cargo-lambda's emulator of the Lambda APIs (`cargo lambda watch --only-lambda-apis`) takes
 # invocations on 127.0.0.1:PORT and holds each one until the function asks for it over the
 # Runtime API, as Lambda's own service does. The function is a binary given here rather than
-# one the emulator builds with `cargo run`: `make test` passes the one its cargo tests built
-# (BOOTSTRAP), so the end-to-end tests compile nothing again; run alone, the scripts build the
-# function with its own features, exactly as it ships (`function_binary`).
+# one the emulator builds with `cargo run` (scripts/binaries.sh: the one `make test`'s cargo
+# tests built, or one built with the function's own features, exactly as it ships).
 #
 # The caller sets VENV (the venv holding cargo-lambda) and WAIT_SECS, and defines `die`.
-
-# function_binary: the path of the function's binary: $BOOTSTRAP when set, else
-# `cargo build -p rotation-lambda --bin bootstrap` (the function's own features) builds it.
-function_binary() {
-  if [ -n "${BOOTSTRAP:-}" ]; then
-    [ -x "$BOOTSTRAP" ] || die "BOOTSTRAP=$BOOTSTRAP is not an executable file"
-    printf '%s\n' "$BOOTSTRAP"
-    return
-  fi
-  cargo build -q -p rotation-lambda --bin bootstrap >&2 || die "cargo build -p rotation-lambda --bin bootstrap failed"
-  printf '%s\n' "${CARGO_TARGET_DIR:-$ROOT/target}/debug/bootstrap"
-}
 
 # emulator_start BINARY PORT ENV_FILE LOG [READY_FILE]: starts, in a new process group whose
 # id lands in EMULATOR_PID, the emulator on 127.0.0.1:PORT and then the function BINARY with

@@ -5,10 +5,9 @@
 #
 #   bash scripts/lambda-e2e.sh      (BOOTSTRAP=path, SYNTH_BIN=path: use those binaries, build none)
 #
-# Run alone, it builds the function with its own features, as it ships; `make test` passes the
-# binaries its cargo tests built.
-# `make test` runs it after the cargo tests, with the servers already up. Run alone, it starts
-# them (scripts/testenv.sh up) and stops them again on exit. Everything listens on loopback only.
+# `make test` runs it after the cargo tests, with the servers already up and the binaries its
+# cargo tests built. Run alone, it builds the function and synth with their own features, as
+# they ship, and starts the servers (scripts/testenv.sh up) and stops them again on exit. Everything listens on loopback only.
 # The checks themselves are in scripts/lambda_e2e.py; this script prepares the venv and owns the
 # emulator's life: it is stopped on any exit.
 set -euo pipefail
@@ -27,6 +26,8 @@ die() { printf 'lambda-e2e: ERROR: %s\n' "$*" >&2; exit 1; }
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# shellcheck source=scripts/binaries.sh
+. "$ROOT/scripts/binaries.sh"
 # shellcheck source=scripts/emulator.sh
 . "$ROOT/scripts/emulator.sh"
 
@@ -83,7 +84,10 @@ if ! "$VENV/bin/python" -c 'import boto3, pg8000, pymysql' 2>/dev/null; then
 fi
 
 [ -n "${BOOTSTRAP:-}" ] || log "building bootstrap"
-FUNCTION="$(function_binary)"
+FUNCTION="$(built_binary BOOTSTRAP rotation-lambda bootstrap)"
+[ -n "${SYNTH_BIN:-}" ] || log "building synth"
+SYNTH_BIN="$(built_binary SYNTH_BIN synth synth)"
+export SYNTH_BIN
 
 # ---------------------------------------------------------------- the emulator
 PORT="$(free_port)"

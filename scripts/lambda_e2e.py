@@ -66,23 +66,6 @@ def check(condition: bool, message: str) -> None:
         raise Failure(message)
 
 
-def synth_binary() -> str:
-    """The synth binary: `SYNTH_BIN` when set (`make test` passes the one its cargo tests built,
-    with the same features, so nothing compiles twice), else built here."""
-    import subprocess
-
-    given = os.environ.get("SYNTH_BIN", "")
-    if given:
-        if not os.access(given, os.X_OK):
-            raise Failure(f"SYNTH_BIN={given} is not an executable file")
-        return given
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run(["cargo", "build", "-q", "-p", "synth", "--bin", "synth"], cwd=root,
-                   check=True)
-    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
-    return os.path.join(target_dir, "debug", "synth")
-
-
 # ---------------------------------------------------------------- the function, through the emulator
 
 
@@ -470,7 +453,10 @@ class Run:
         import tempfile
         import urllib.parse
 
-        synth = synth_binary()
+        # The binary scripts/lambda-e2e.sh built or was given.
+        synth = os.environ.get("SYNTH_BIN", "")
+        if not synth:
+            raise Failure("SYNTH_BIN is not set: run the checks through scripts/lambda-e2e.sh")
 
         engine = self.engines[0]
         good_user, bad_user = f"e2e_{secrets.token_hex(4)}", f"e2e_{secrets.token_hex(4)}"
